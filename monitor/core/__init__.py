@@ -1,0 +1,1 @@
+"""Pure decisions: text folding, matching, scheduling, rendering. No I/O here."""

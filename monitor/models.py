@@ -1,0 +1,72 @@
+"""Plain frozen values shared by every layer.
+
+Data is named by where it is going: `ArticleData` was parsed from a feed,
+`FetchResult` is what the fetcher returns, `FeedState` is what the store
+knows about a feed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FeedRequest:
+    """One feed to fetch, with the validators of the previous fetch."""
+
+    feed_id: int
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of one HTTP fetch: a body, a 304, or an error reason."""
+
+    request: FeedRequest
+    status: int | None
+    final_url: str
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304 and self.error is None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class ArticleData:
+    """One feed entry as plain text, ready to be stored and matched."""
+
+    guid: str
+    title: str
+    link: str | None
+    summary: str
+    content: str
+    published: datetime | None
+    author: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The body searched by unscoped terms: summary plus content."""
+        if self.content and self.summary and self.content.startswith(self.summary):
+            return self.content
+        return "\n\n".join(part for part in (self.summary, self.content) if part)
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What the parser read from one body: entries and a recoverable warning."""
+
+    title: str
+    articles: tuple[ArticleData, ...]
+    warning: str | None = None
