@@ -70,3 +70,54 @@ class ParsedFeed:
     title: str
     articles: tuple[ArticleData, ...]
     warning: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    """A feed's health as stored: what `monitor feeds` shows."""
+
+    name: str
+    url: str
+    active: bool
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    articles: int
+    next_poll_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HitRecord:
+    """A stored hit with its article, as listed by `monitor hits`."""
+
+    id: int
+    watchlist: str
+    title: str
+    link: str | None
+    feed: str
+    terms: tuple[str, ...]
+    snippet: str
+    score: float
+    published: datetime
+    found_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """A claimed outbox row: everything needed to render and send one alert."""
+
+    id: int
+    channel: str
+    attempts: int
+    hit: HitRecord
+    done_targets: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class NewHit:
+    """A hit stored by this cycle, with the channels it was queued for."""
+
+    hit: HitRecord
+    channels: tuple[str, ...]

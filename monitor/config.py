@@ -1,0 +1,390 @@
+"""config.yaml → validated, frozen settings.
+
+Owns the file format: where the file is found, `${VAR}` substitution from the
+environment, validation with pydantic, and turning every problem into one
+line that names its place (`feeds[3].url: not an http(s) URL`). Nothing else
+reads the file or the environment for settings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+)
+
+from monitor.core.text import words
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG = "config.yaml"
+CONFIG_ENV = "MONITOR_CONFIG"
+
+# --- durations -------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in a duration such as 90s, 15m, 2h, 7d, or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION_RE.match(str(value))
+        if not m:
+            raise ValueError(f"{str(value)!r} is not a duration (use e.g. 90s, 15m, 2h, 1d)")
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact form of a duration: 900 → 15m."""
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+# --- secrets ---------------------------------------------------------------
+
+
+class Secret(str):
+    """A string that never shows itself in repr, logs or tracebacks.
+
+    `str(secret)` still gives the value (apprise needs it); `repr` is masked,
+    and display code uses `redact_url` instead.
+    """
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+def _to_secret(value: str) -> Secret:
+    if not value.strip():
+        raise ValueError("is empty")
+    return Secret(value.strip())
+
+
+SecretUrl = Annotated[str, AfterValidator(_to_secret), PlainSerializer(lambda s: "***")]
+
+
+def redact_url(url: str) -> str:
+    """An apprise URL in apprise's privacy form (passwords and tokens hidden)."""
+    from monitor.notify.redact import privacy_url  # late: notify is an edge
+
+    return privacy_url(url)
+
+
+# --- the model ---------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a URL string")
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.strip()
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+
+
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty name")
+    return value.strip()
+
+
+Name = Annotated[str, BeforeValidator(_name)]
+
+
+def _tags(value: object) -> object:
+    if isinstance(value, str):
+        return [value]
+    return value
+
+
+Tags = Annotated[tuple[Name, ...], BeforeValidator(_tags)]
+
+
+def _keyword(value: str) -> str:
+    if not words(value):
+        raise ValueError(f"{value!r} has no letters or digits to match")
+    return value
+
+
+Keyword = Annotated[str, AfterValidator(_keyword)]
+
+
+def _non_empty(value: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+class PollSettings(_Model):
+    """How feeds are fetched."""
+
+    interval: Duration = 900.0
+    timeout: Duration = 30.0
+    connect_timeout: Duration = 10.0
+    concurrency: int = Field(default=10, ge=1, le=200)
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    user_agent: str | None = None
+
+
+class DeliverySettings(_Model):
+    """How failed sends are retried."""
+
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_delay: Duration = 60.0
+    max_retry_delay: Duration = 3600.0
+
+
+class FeedConfig(_Model):
+    """One feed to poll."""
+
+    name: Name
+    url: HttpUrl
+    tags: Tags = ()
+    interval: Duration | None = None
+
+
+class ChannelConfig(_Model):
+    """One alert destination: one or more apprise URLs."""
+
+    urls: Annotated[tuple[SecretUrl, ...], AfterValidator(_non_empty)]
+
+
+class WatchlistConfig(_Model):
+    """One watchlist: what to look for, where, and whom to tell."""
+
+    name: Name
+    keywords: Annotated[tuple[Keyword, ...], AfterValidator(_non_empty)]
+    tags: Tags = ()
+    channels: tuple[Name, ...] = ()
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _keywords_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [value]
+        return value
+
+
+class Settings(_Model):
+    """The whole validated configuration."""
+
+    database: str = "sqlite:///data/monitor.db"
+    poll: PollSettings = PollSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    feeds: tuple[FeedConfig, ...] = ()
+    channels: dict[Name, ChannelConfig] = {}
+    watchlists: tuple[WatchlistConfig, ...] = ()
+    source: str = Field(default="", exclude=True)
+
+    def feed_interval(self, feed: FeedConfig) -> float:
+        return feed.interval if feed.interval is not None else self.poll.interval
+
+
+# --- loading -------------------------------------------------------------------
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def find_config(path: str | os.PathLike[str] | None) -> Path:
+    """The config file to use: --config, then $MONITOR_CONFIG, then ./config.yaml."""
+    if path:
+        return Path(path)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return Path(DEFAULT_CONFIG)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, substitute, validate. Raises ConfigError with one line per problem."""
+    file = find_config(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{file}: config file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{file}: cannot read: {exc}"]) from None
+    return parse_config(text, source=str(file), environ=environ)
+
+
+def parse_config(
+    text: str, source: str = DEFAULT_CONFIG, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate config text; see `load_config`."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{source}: {where}invalid YAML: {problem}"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping of keys"])
+    problems: list[str] = []
+    raw = _substitute(raw, (), environ if environ is not None else os.environ, problems)
+    settings = None
+    try:
+        settings = Settings.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        problems.extend(_format_errors(exc))
+    problems.extend(_cross_check(raw))
+    if problems or settings is None:
+        raise ConfigError(problems)
+    return settings
+
+
+def _substitute(
+    node: Any, loc: tuple[str | int, ...], env: Mapping[str, str], problems: list[str]
+) -> Any:
+    if isinstance(node, dict):
+        return {k: _substitute(v, (*loc, str(k)), env, problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, (*loc, i), env, problems) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def replace(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env and env[name] != "":
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(f"{format_loc(loc)}: environment variable {name} is not set")
+        return ""
+
+    return _ENV_RE.sub(replace, node)
+
+
+def format_loc(loc: tuple[str | int, ...]) -> str:
+    """('watchlists', 1, 'channels', 0) → 'watchlists[1].channels[0]'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+_MESSAGES = {
+    "missing": "required key is missing",
+    "extra_forbidden": "unknown key",
+    "string_type": "expected a string",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "dict_type": "expected a mapping of keys",
+    "model_type": "expected a mapping of keys",
+    "model_attributes_type": "expected a mapping of keys",
+}
+
+
+def _format_errors(exc: ValidationError) -> Iterator[str]:
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        kind = err["type"]
+        if kind == "value_error":
+            message = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
+        elif kind in _MESSAGES:
+            message = _MESSAGES[kind]
+        elif kind == "too_short":
+            message = "must not be empty"
+        else:
+            message = err["msg"][0].lower() + err["msg"][1:]
+        if kind not in ("missing", "extra_forbidden") and "input" in err and _showable(err["input"]):
+            if repr(err["input"]) not in message and str(err["input"]) not in message:
+                message = f"{message} (got {err['input']!r})"
+        yield f"{format_loc(loc)}: {message}"
+
+
+def _showable(value: object) -> bool:
+    return isinstance(value, int | float | bool) or (isinstance(value, str) and len(value) < 60)
+
+
+def _cross_check(raw: Mapping[str, Any]) -> Iterator[str]:
+    """Problems that span keys: duplicate names and URLs, unknown channels, unused tags.
+
+    Runs on the raw data so that these are reported together with field errors.
+    """
+    feeds = _dicts(raw.get("feeds"))
+    watchlists = _dicts(raw.get("watchlists"))
+    channels = raw.get("channels") if isinstance(raw.get("channels"), dict) else {}
+    yield from _duplicates("feeds", "name", feeds, "feed name")
+    yield from _duplicates("feeds", "url", feeds, "URL")
+    yield from _duplicates("watchlists", "name", watchlists, "watchlist name")
+    feed_tags = {t for f in feeds.values() for t in _strings(f.get("tags"))}
+    for i, watchlist in watchlists.items():
+        for j, channel in enumerate(_strings(watchlist.get("channels"))):
+            if channel not in channels:
+                known = ", ".join(sorted(map(str, channels))) or "none defined"
+                yield f"watchlists[{i}].channels[{j}]: unknown channel {channel!r} (known: {known})"
+        for j, tag in enumerate(_strings(watchlist.get("tags"))):
+            if feeds and tag not in feed_tags:
+                yield f"watchlists[{i}].tags[{j}]: no feed carries the tag {tag!r}"
+
+
+def _dicts(value: object) -> dict[int, dict[str, Any]]:
+    if not isinstance(value, list):
+        return {}
+    return {i: item for i, item in enumerate(value) if isinstance(item, dict)}
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else "" for v in value]
+    return []
+
+
+def _duplicates(
+    section: str, key: str, items: dict[int, dict[str, Any]], what: str
+) -> Iterator[str]:
+    seen: dict[str, int] = {}
+    for i, item in items.items():
+        value = item.get(key)
+        if not isinstance(value, str):
+            continue
+        if value in seen:
+            yield f"{section}[{i}].{key}: duplicate {what} {value!r} (also {section}[{seen[value]}])"
+        seen.setdefault(value, i)

@@ -1,0 +1,1 @@
+"""Sending alerts: the apprise adapter, message rendering and secret redaction."""

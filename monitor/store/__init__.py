@@ -1,0 +1,1 @@
+"""Persistence: the schema, engine setup for SQLite and PostgreSQL, and the repository."""

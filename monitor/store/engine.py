@@ -1,0 +1,70 @@
+"""Engine setup: SQLite pragmas and write locking, PostgreSQL as is.
+
+SQLite runs in WAL mode with a busy timeout, and every transaction begins
+`IMMEDIATE`: a deferred transaction that later upgrades to a write fails at
+once with "database is locked" whatever the timeout, so we take the write
+lock up front and let the busy timeout do its job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from monitor.errors import ConfigError
+from monitor.store.schema import Base
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for any SQLAlchemy URL, with the schema created if missing."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError([f"database: {url!r} is not a database URL"]) from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(parsed)
+    else:
+        try:
+            engine = create_engine(parsed, pool_pre_ping=True)
+        except Exception as exc:  # noqa: BLE001 - unknown driver etc.
+            raise ConfigError([f"database: cannot use {parsed.render_as_string()}: {exc}"]) from None
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_engine(parsed: Any) -> Engine:
+    database = parsed.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def describe_url(url: str) -> str:
+    """The database URL with its password hidden, for display."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(invalid URL)"

@@ -1,0 +1,422 @@
+"""Named database operations; the only code that writes SQL for the service.
+
+Each public method is one transaction. `save_entries` stores one feed's new
+articles, their hits and their outbox rows together, or nothing at all.
+No network I/O happens while a transaction is open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.core.matcher import MatchResult
+from monitor.models import (
+    ArticleData,
+    DeliveryJob,
+    FeedHealth,
+    FeedRequest,
+    HitRecord,
+    NewHit,
+)
+from monitor.store.schema import (
+    ArticleRow,
+    DeliveryRow,
+    DeliveryStatus,
+    FeedRow,
+    HitRow,
+)
+
+MAX_GUID = 512
+# A row left in "sending" this long belongs to a process that died mid-send.
+STALE_CLAIM = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """What the repository needs to know about a configured feed."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What one feed's update stored."""
+
+    new_articles: int
+    hits: tuple[NewHit, ...]
+
+
+def guid_key(guid: str) -> str:
+    """A guid short enough for the unique index (long ones are hashed)."""
+    if len(guid) <= MAX_GUID:
+        return guid
+    return "sha256:" + hashlib.sha256(guid.encode("utf-8")).hexdigest()
+
+
+class Repository:
+    """Every read and write of feeds, articles, hits and deliveries."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    # --- feeds -------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> dict[str, int]:
+        """Make the feed rows match the configuration; returns name → id.
+
+        Feeds no longer configured are kept (with their articles) but marked
+        inactive; a changed URL replaces the stored one and its validators.
+        """
+        with self._session.begin() as session:
+            rows = {row.name: row for row in session.scalars(select(FeedRow))}
+            wanted = {feed.name for feed in feeds}
+            for feed in feeds:
+                row = rows.get(feed.name)
+                if row is None:
+                    row = FeedRow(name=feed.name, url=feed.url, created_at=now, active=True)
+                    session.add(row)
+                    rows[feed.name] = row
+                elif row.url != feed.url:
+                    row.url, row.etag, row.last_modified = feed.url, None, None
+                    row.consecutive_failures, row.next_poll_at = 0, None
+                row.active = True
+            for name, row in rows.items():
+                if name not in wanted:
+                    row.active = False
+            session.flush()
+            return {name: row.id for name, row in rows.items() if name in wanted}
+
+    def due_feeds(self, now: datetime, limit: int | None = None) -> list[FeedRequest]:
+        """Active feeds whose next poll time has come (never-polled ones first)."""
+        with self._session.begin() as session:
+            query = (
+                select(FeedRow)
+                .where(FeedRow.active.is_(True))
+                .where(or_(FeedRow.next_poll_at.is_(None), FeedRow.next_poll_at <= now))
+                .order_by(FeedRow.next_poll_at.is_not(None), FeedRow.next_poll_at, FeedRow.id)
+            )
+            if limit:
+                query = query.limit(limit)
+            return [_request(row) for row in session.scalars(query)]
+
+    def active_feeds(self) -> list[FeedRequest]:
+        """Every active feed, due or not (for `poll --once`)."""
+        with self._session.begin() as session:
+            query = select(FeedRow).where(FeedRow.active.is_(True)).order_by(FeedRow.id)
+            return [_request(row) for row in session.scalars(query)]
+
+    def next_poll_times(self) -> dict[str, datetime | None]:
+        with self._session.begin() as session:
+            rows = session.execute(select(FeedRow.name, FeedRow.next_poll_at))
+            return {name: when for name, when in rows}
+
+    def record_failure(
+        self, feed_id: int, reason: str, now: datetime, next_poll_at: datetime
+    ) -> tuple[int, str | None]:
+        """Record a failed poll; returns (consecutive failures, previous error)."""
+        with self._session.begin() as session:
+            row = session.get_one(FeedRow, feed_id)
+            previous = row.last_error if row.consecutive_failures else None
+            row.last_polled_at = now
+            row.last_error, row.last_error_at = reason[:2000], now
+            row.consecutive_failures += 1
+            row.next_poll_at = next_poll_at
+            return row.consecutive_failures, previous
+
+    def record_not_modified(self, feed_id: int, now: datetime, next_poll_at: datetime) -> int:
+        """A 304: the feed is healthy and unchanged; returns failures cleared."""
+        with self._session.begin() as session:
+            row = session.get_one(FeedRow, feed_id)
+            cleared = row.consecutive_failures
+            _mark_success(row, now, next_poll_at)
+            return cleared
+
+    def save_entries(
+        self,
+        feed_id: int,
+        articles: Sequence[ArticleData],
+        *,
+        now: datetime,
+        next_poll_at: datetime,
+        etag: str | None,
+        last_modified: str | None,
+        feed_title: str | None,
+        match: Callable[[ArticleData], Sequence[MatchResult]],
+        channels_of: Callable[[str], Sequence[str]],
+    ) -> tuple[SaveResult, int]:
+        """Store new articles, their hits and outbox rows in one transaction.
+
+        An article already stored for this feed under the same guid, or
+        anywhere under the same link, is not new. Returns the result and the
+        number of consecutive failures this success cleared.
+        """
+        with self._session.begin() as session:
+            feed = session.get_one(FeedRow, feed_id)
+            fresh = _unseen(session, feed_id, articles)
+            new_hits: list[NewHit] = []
+            for article in fresh:
+                row = ArticleRow(
+                    feed_id=feed_id,
+                    guid=guid_key(article.guid),
+                    link=article.link,
+                    title=article.title,
+                    summary=article.summary,
+                    content=article.content,
+                    author=article.author,
+                    published_at=article.published or now,
+                    first_seen_at=now,
+                )
+                session.add(row)
+                session.flush()
+                for result in match(article):
+                    hit = HitRow(
+                        article_id=row.id,
+                        watchlist=result.watchlist,
+                        terms=list(result.terms),
+                        snippet=result.snippet,
+                        score=result.score,
+                        found_at=now,
+                    )
+                    session.add(hit)
+                    session.flush()
+                    channels = tuple(channels_of(result.watchlist))
+                    for channel in channels:
+                        session.add(
+                            DeliveryRow(
+                                hit_id=hit.id,
+                                channel=channel,
+                                status=DeliveryStatus.PENDING,
+                                next_attempt_at=now,
+                                created_at=now,
+                            )
+                        )
+                    new_hits.append(NewHit(_hit_record(hit, row, feed.name), channels))
+            cleared = feed.consecutive_failures
+            _mark_success(feed, now, next_poll_at)
+            feed.etag, feed.last_modified = etag, last_modified
+            if feed_title:
+                feed.title = feed_title[:1024]
+            if fresh:
+                feed.last_new_article_at = now
+            return SaveResult(len(fresh), tuple(new_hits)), cleared
+
+    def feed_health(self) -> list[FeedHealth]:
+        with self._session.begin() as session:
+            counts = dict(
+                session.execute(
+                    select(ArticleRow.feed_id, func.count()).group_by(ArticleRow.feed_id)
+                ).all()
+            )
+            rows = session.scalars(select(FeedRow).order_by(FeedRow.active.desc(), FeedRow.name))
+            return [
+                FeedHealth(
+                    name=row.name,
+                    url=row.url,
+                    active=row.active,
+                    last_polled_at=row.last_polled_at,
+                    last_success_at=row.last_success_at,
+                    last_error=row.last_error,
+                    last_error_at=row.last_error_at,
+                    consecutive_failures=row.consecutive_failures,
+                    articles=int(counts.get(row.id, 0)),
+                    next_poll_at=row.next_poll_at,
+                )
+                for row in rows
+            ]
+
+    # --- hits ----------------------------------------------------------------
+
+    def list_hits(
+        self,
+        since: datetime | None = None,
+        watchlist: str | None = None,
+        limit: int | None = None,
+    ) -> list[HitRecord]:
+        """Stored hits, newest first."""
+        with self._session.begin() as session:
+            query = (
+                select(HitRow, ArticleRow, FeedRow.name)
+                .join(ArticleRow, HitRow.article_id == ArticleRow.id)
+                .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
+                .order_by(HitRow.found_at.desc(), ArticleRow.published_at.desc(), HitRow.id.desc())
+            )
+            if since is not None:
+                query = query.where(HitRow.found_at >= since)
+            if watchlist:
+                query = query.where(HitRow.watchlist == watchlist)
+            if limit:
+                query = query.limit(limit)
+            return [_hit_record(hit, art, feed) for hit, art, feed in session.execute(query)]
+
+    # --- deliveries ------------------------------------------------------------
+
+    def claim_deliveries(
+        self, now: datetime, channels: Iterable[str], limit: int = 100
+    ) -> list[DeliveryJob]:
+        """Mark due outbox rows as being sent and return them.
+
+        Due: pending with its next attempt time come, or claimed so long ago
+        that the process which claimed it must have died. Rows for channels
+        no longer configured are left alone.
+        """
+        names = list(channels)
+        if not names:
+            return []
+        with self._session.begin() as session:
+            query = (
+                select(DeliveryRow, HitRow, ArticleRow, FeedRow.name)
+                .join(HitRow, DeliveryRow.hit_id == HitRow.id)
+                .join(ArticleRow, HitRow.article_id == ArticleRow.id)
+                .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
+                .where(DeliveryRow.channel.in_(names))
+                .where(
+                    or_(
+                        (DeliveryRow.status == DeliveryStatus.PENDING)
+                        & (DeliveryRow.next_attempt_at <= now),
+                        (DeliveryRow.status == DeliveryStatus.SENDING)
+                        & (DeliveryRow.claimed_at < now - STALE_CLAIM),
+                    )
+                )
+                .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+                .limit(limit)
+            )
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=DeliveryRow)
+            jobs = []
+            for delivery, hit, article, feed in session.execute(query):
+                delivery.status = DeliveryStatus.SENDING
+                delivery.claimed_at = now
+                delivery.attempts += 1
+                jobs.append(
+                    DeliveryJob(
+                        id=delivery.id,
+                        channel=delivery.channel,
+                        attempts=delivery.attempts,
+                        hit=_hit_record(hit, article, feed),
+                        done_targets=frozenset(delivery.done_targets or ()),
+                    )
+                )
+            return jobs
+
+    def mark_sent(self, delivery_id: int, now: datetime) -> None:
+        with self._session.begin() as session:
+            session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == delivery_id)
+                .values(status=DeliveryStatus.SENT, sent_at=now, last_error=None, claimed_at=None)
+            )
+
+    def mark_failed(
+        self,
+        delivery_id: int,
+        reason: str,
+        retry_at: datetime | None,
+        done_targets: Iterable[str] = (),
+    ) -> None:
+        """Record a failed attempt; `retry_at` None means no more attempts.
+
+        `done_targets` are the fingerprints of URLs that did accept it.
+        """
+        values: dict[str, object] = {
+            "last_error": reason[:2000],
+            "claimed_at": None,
+            "done_targets": sorted(done_targets),
+        }
+        if retry_at is None:
+            values["status"] = DeliveryStatus.FAILED
+        else:
+            values["status"] = DeliveryStatus.PENDING
+            values["next_attempt_at"] = retry_at
+        with self._session.begin() as session:
+            session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(values))
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self._session.begin() as session:
+            rows = session.execute(
+                select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
+            )
+            return {status: int(count) for status, count in rows}
+
+    def vacuum(self) -> None:
+        """Housekeeping for SQLite: checkpoint the WAL and refresh statistics."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA optimize")
+            conn.commit()
+        raw = self.engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
+
+
+def _request(row: FeedRow) -> FeedRequest:
+    return FeedRequest(row.id, row.name, row.url, row.etag, row.last_modified)
+
+
+def _mark_success(row: FeedRow, now: datetime, next_poll_at: datetime) -> None:
+    row.last_polled_at = row.last_success_at = now
+    row.consecutive_failures = 0
+    row.last_error = None
+    row.next_poll_at = next_poll_at
+
+
+def _unseen(session: Session, feed_id: int, articles: Sequence[ArticleData]) -> list[ArticleData]:
+    """The articles not stored yet, each once, in feed order."""
+    if not articles:
+        return []
+    guids = list({guid_key(a.guid) for a in articles})
+    links = list({a.link for a in articles if a.link})
+    seen_guids: set[str] = set()
+    seen_links: set[str] = set()
+    for chunk in _chunks(guids, 500):
+        seen_guids.update(
+            session.scalars(
+                select(ArticleRow.guid).where(ArticleRow.feed_id == feed_id, ArticleRow.guid.in_(chunk))
+            )
+        )
+    for chunk in _chunks(links, 500):
+        seen_links.update(
+            link
+            for link in session.scalars(select(ArticleRow.link).where(ArticleRow.link.in_(chunk)))
+            if link
+        )
+    fresh = []
+    for article in articles:
+        key = guid_key(article.guid)
+        if key in seen_guids or (article.link and article.link in seen_links):
+            continue
+        seen_guids.add(key)
+        if article.link:
+            seen_links.add(article.link)
+        fresh.append(article)
+    return fresh
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _hit_record(hit: HitRow, article: ArticleRow, feed: str) -> HitRecord:
+    return HitRecord(
+        id=hit.id,
+        watchlist=hit.watchlist,
+        title=article.title,
+        link=article.link,
+        feed=feed,
+        terms=tuple(hit.terms),
+        snippet=hit.snippet,
+        score=hit.score,
+        published=article.published_at,
+        found_at=hit.found_at,
+    )
