@@ -263,7 +263,10 @@ def parse_config(
     try:
         settings = Settings.model_validate({**raw, "source": source})
     except ValidationError as exc:
-        problems.extend(_format_errors(exc))
+        # A value whose variable is missing was already reported; don't
+        # report it again as whatever the empty value fails.
+        reported = {line.split(": ", 1)[0] for line in problems}
+        problems.extend(e for e in _format_errors(exc) if e.split(": ", 1)[0] not in reported)
     problems.extend(_cross_check(raw))
     if problems or settings is None:
         raise ConfigError(problems)

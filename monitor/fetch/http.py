@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -181,14 +183,22 @@ async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
 
 
 def _connect_reason(exc: httpx.ConnectError) -> str:
+    """A plain reason for a failed connection, from the underlying OS error."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return "DNS lookup failed (host not found)"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS error: {_short(cause)}"
+        cause = cause.__cause__ or cause.__context__
     text = _short(exc)
     lowered = text.lower()
-    if "name or service not known" in lowered or "errno -2" in lowered or "errno -3" in lowered or "nodename" in lowered:
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
         return "DNS lookup failed (host not found)"
     if "connection refused" in lowered:
         return "connection refused"
-    if "certificate" in lowered or "ssl" in lowered:
-        return f"TLS error: {text}"
     return f"cannot connect: {text}"
 
 
