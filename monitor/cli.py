@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -28,23 +29,35 @@ EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("monitor")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(suppress: bool) -> argparse.ArgumentParser:
+    """--config and --log-level, accepted before or after the command.
+
+    The copy given to subcommands has no defaults, so a value given before
+    the command is not overwritten by the subcommand's default.
+    """
     common = argparse.ArgumentParser(add_help=False)
+    default = argparse.SUPPRESS if suppress else None
     common.add_argument(
         "--config",
         metavar="PATH",
+        default=default,
         help="config file (default: $MONITOR_CONFIG, then ./config.yaml)",
     )
     common.add_argument(
         "--log-level",
-        default=None,
+        default=default,
         choices=["debug", "info", "warning", "error"],
         help="log verbosity on stderr (default: info for run/poll, warning otherwise)",
     )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(suppress=True)
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="News monitoring and alerting: poll feeds, match watchlists, store hits, send alerts.",
-        parents=[common],
+        parents=[_common_options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"monitor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -96,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def configure_logging(level: str) -> None:
@@ -126,11 +143,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    articles = _repository(settings).article_count()  # proves the database answers
     if args.quiet:
         return EXIT_OK
     out = sys.stdout
     out.write(f"{settings.source}: OK\n")
-    out.write(f"database: {describe_url(settings.database)}\n")
+    out.write(f"database: {describe_url(settings.database)} (reachable, {articles} articles stored)\n")
     poll = settings.poll
     out.write(
         f"poll: every {format_duration(poll.interval)} by default, timeout {format_duration(poll.timeout)}, "

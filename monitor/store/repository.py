@@ -208,6 +208,10 @@ class Repository:
                 feed.last_new_article_at = now
             return SaveResult(len(fresh), tuple(new_hits)), cleared
 
+    def article_count(self) -> int:
+        with self._session.begin() as session:
+            return int(session.scalar(select(func.count()).select_from(ArticleRow)) or 0)
+
     def feed_health(self) -> list[FeedHealth]:
         with self._session.begin() as session:
             counts = dict(
