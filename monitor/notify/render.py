@@ -1,12 +1,14 @@
 """How an alert reads, per medium. Pure: hit in, title and body out.
 
-Feed text is untrusted. For Slack-like markdown the control sequences that
-would ping or link (`<!channel>`, `<@U123>`, `<http://x|y>`, `&`, `<`, `>`)
-are neutralised; titles never carry line breaks.
+Feed text is untrusted. For Slack-like markdown the characters that could
+form a mention or a link (`<!channel>`, `<@U123>`, `<http://x|y>`, `&`, `<`,
+`>`, `[…](…)`) are replaced by look-alikes, so the only link in an alert is
+the article's own; titles never carry line breaks.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -49,9 +51,26 @@ def truncate(text: str, limit: int) -> str:
     return text[: max(limit - 1, 0)].rstrip() + "…"
 
 
-def slack_escape(text: str) -> str:
-    """Neutralise Slack mrkdwn control characters in untrusted text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# Look-alikes for the characters Slack (and apprise's Slack plugin, which
+# restores `<!channel>`, `<@U…>` and `<url|label>` after escaping) would read
+# as control sequences. Feed text can then never form a mention or a link.
+_SLACK_SAFE = str.maketrans({"<": "‹", ">": "›", "&": "＆", "[": "(", "]": ")", "|": "¦", "`": "'"})
+
+
+_URL_SCHEME = re.compile(r"\b(h)tt(ps?)://", re.IGNORECASE)
+
+
+def slack_safe(text: str) -> str:
+    """Untrusted text made inert for Slack markdown: no mentions, no links.
+
+    URLs in the text are defanged (hxxp://) so Slack does not auto-link them.
+    """
+    return _URL_SCHEME.sub(r"\1xx\2://", one_line(text).translate(_SLACK_SAFE))
+
+
+def _safe_link(url: str) -> str:
+    """An http(s) URL with the characters that could end a markdown link encoded."""
+    return url.replace(" ", "%20").replace(")", "%29").replace(">", "%3E").replace("|", "%7C")
 
 
 def render_hit(hit: HitRecord, medium: Medium) -> Message:
@@ -59,15 +78,17 @@ def render_hit(hit: HitRecord, medium: Medium) -> Message:
     published = hit.published.strftime("%Y-%m-%d %H:%M UTC")
     terms = ", ".join(hit.terms)
     if medium is Medium.SLACK:
-        esc = slack_escape
-        link = f"<{esc(hit.link)}|{esc(one_line(hit.title) or 'article')}>" if hit.link else esc(hit.title)
+        safe = slack_safe
+        headline = safe(hit.title) or "(untitled)"
+        link = f"[{headline}]({_safe_link(hit.link)})" if hit.link else headline
         lines = [
-            f"*{esc(hit.watchlist)}*: {link}",
-            f"_{esc(hit.feed)}_ · {published}",
-            f"Matched: {esc(terms)}",
-            f"> {esc(one_line(hit.snippet))}" if hit.snippet else "",
+            f"**{safe(hit.watchlist)}**: {link}",
+            f"{safe(hit.feed)} · {published}",
+            f"Matched: {safe(terms)}",
+            f"> {safe(hit.snippet)}" if hit.snippet else "",
         ]
-        return Message(esc(title), truncate("\n".join(l for l in lines if l), MAX_BODY), "markdown")
+        body = truncate("\n".join(line for line in lines if line), MAX_BODY)
+        return Message(truncate(safe(title), MAX_TITLE), body, "markdown")
     lines = [
         one_line(hit.title),
         hit.link or "(no link)",

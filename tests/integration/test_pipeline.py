@@ -5,6 +5,7 @@ json:// webhooks, SQLite and PostgreSQL. Clocks are frozen where retries are tim
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -266,3 +267,26 @@ def test_cli_poll_once_then_hits_json(feed_server, smtp_server, write_config, ca
         "Example World News", 4, 0, "ok"
     )
     assert feed["last_success_at"] and feed["next_poll_at"]
+
+
+EVIL = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Evil</title>
+<item><title>&lt;!channel&gt; Cartel &lt;@U123&gt; &lt;http://evil.example|click&gt; &lt;!here&gt; [x](http://evil.example/md)</title>
+<link>http://news.example.test/real-article</link><guid>evil-1</guid>
+<description>The cartel &amp; friends &lt;!everyone&gt; say &lt;https://evil.example/2|hi&gt;</description></item>
+</channel></rss>"""
+
+
+def test_feed_text_cannot_ping_or_smuggle_links_into_slack(feed_server, slack_webhook, webhook_server, make_settings) -> None:
+    url = feed_server.add("/evil.xml", EVIL)
+    config = base_config(url, {"slack": {"urls": [slack_webhook]}}, ["slack"])
+    config["watchlists"][0]["tags"] = []
+    service = new_service(make_settings(config))
+    service.poll(all_feeds=True)
+    assert service.dispatch().sent == 1
+    (post,) = webhook_server.posts_to(SLACK_PATH)
+    payload = json.dumps(post.json, ensure_ascii=False)
+    for control in ("<!channel", "<!here", "<!everyone", "<@U123", "http://evil", "https://evil"):
+        assert control not in payload
+    links = re.findall(r"<(https?://[^|>]+)", payload)
+    assert links == ["http://news.example.test/real-article"]
+    assert "Cartel" in payload
