@@ -7,7 +7,7 @@ and pytest-xdist alike.
 
 Sections:
   * local servers (loopback only) -- feed_server, webhook_server, slack_webhook,
-    smtp_server, wait_for
+    smtp_server, apprise_unthrottled, wait_for
   * (database fixtures go below, in their own section)
 """
 
@@ -43,11 +43,23 @@ def webhook_server() -> Iterator[servers.WebhookServer]:
 
 
 @pytest.fixture
-def slack_webhook(webhook_server: servers.WebhookServer, monkeypatch: pytest.MonkeyPatch) -> str:
+def apprise_unthrottled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Switch off apprise's rate limit (5.5 s email, 1.2 s Slack between sends
+    from one plugin instance). Use when a test sends twice through one
+    Apprise object or plugin."""
+    servers.unthrottle_apprise(monkeypatch)
+
+
+@pytest.fixture
+def slack_webhook(
+    webhook_server: servers.WebhookServer,
+    monkeypatch: pytest.MonkeyPatch,
+    apprise_unthrottled: None,
+) -> str:
     """An apprise ``slack://`` URL whose posts land on ``webhook_server``.
 
     Posts arrive at ``/slack/<token_a>/<token_b>/<token_c>``
-    (``"/slack/" + "/".join(servers.SLACK_TOKENS)``).
+    (``"/slack/" + "/".join(servers.SLACK_TOKENS)``).  Also unthrottles apprise.
     """
     return servers.slack_base(webhook_server, monkeypatch)
 

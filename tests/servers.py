@@ -47,6 +47,7 @@ __all__ = [
     "SmtpServer",
     "WebhookServer",
     "slack_base",
+    "unthrottle_apprise",
     "wait_for",
 ]
 
@@ -410,14 +411,9 @@ class FeedServer(_LoopbackHTTPServer):
             route = self._routes.get(path)
             if route is None:
                 route = self._default_route()
-            self._routes[path] = dataclasses.replace(
-                route,
-                body=bytes(body),
-                status=changes.pop("status", 200),
-                status_headers={},
-                hang=None,
-                **changes,
-            )
+            fields: dict[str, Any] = {"status": 200, "status_headers": {}, "hang": None}
+            fields.update(changes, body=bytes(body))
+            self._routes[path] = dataclasses.replace(route, **fields)
         return self.url(path)
 
     def set_status(
@@ -540,9 +536,10 @@ class FeedServer(_LoopbackHTTPServer):
     def _answer(
         self, handler: _Handler, path: str, status: int, body: bytes, headers: Mapping[str, str]
     ) -> None:
-        handler.respond(status, body, headers, send_body=handler.command != "HEAD")
+        # Record first: the client may look at statuses() as soon as it has the reply.
         with self._lock:
             self._answers.append((path, status))
+        handler.respond(status, body, headers, send_body=handler.command != "HEAD")
 
 
 # --------------------------------------------------------------------------
@@ -653,6 +650,21 @@ def slack_base(
 
     monkeypatch.setattr(NotifySlack, "webhook_url", webhook_server.url(path))
     return SLACK_APPRISE_URL
+
+
+def unthrottle_apprise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Switch off apprise's per-plugin-instance rate limit for this test.
+
+    apprise sleeps before each send from the same plugin object until
+    ``request_rate_per_sec`` seconds have passed since the previous one:
+    5.5 s for NotifyBase (so email), 1.2 s for Slack.  The first send of an
+    instance never waits.
+    """
+    from apprise.plugins.base import NotifyBase
+    from apprise.plugins.slack import NotifySlack
+
+    monkeypatch.setattr(NotifyBase, "request_rate_per_sec", 0)
+    monkeypatch.setattr(NotifySlack, "request_rate_per_sec", 0)
 
 
 # --------------------------------------------------------------------------
@@ -792,7 +804,8 @@ class SmtpServer:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        message = BytesParser(policy=policy.default).parsebytes(raw)
+        # SMTP carries CRLF line ends; parse with "\n" so bodies compare as text.
+        message = BytesParser(policy=policy.default).parsebytes(raw.replace(b"\r\n", b"\n"))
         assert isinstance(message, EmailMessage)
         mail = ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message, raw)
         with self._lock:

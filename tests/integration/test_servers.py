@@ -248,10 +248,14 @@ def test_apprise_slack_reports_failure_from_webhook(webhook_server: WebhookServe
     webhook_server.set_response(200, b'{"ok": true}', "application/json")
     not_ok_body = notifier.notify(body="second")  # webhook mode wants exactly b"ok"
     webhook_server.set_response()
-    delivered = notifier.notify(body="third")
+    webhook_server.stop()
+    down = notifier.notify(body="third")  # connection refused: False, no exception
+    webhook_server.start()
+    delivered = notifier.notify(body="fourth")
 
-    assert (bool(failed), bool(not_ok_body), bool(delivered)) == (False, False, True)
+    assert (bool(failed), bool(not_ok_body), bool(down), bool(delivered)) == (False, False, False, True)
     assert [a.status for a in webhook_server.attempts] == [500, 200, 200]
+    assert [p.json["attachments"][0]["text"] for p in webhook_server.posts] == ["second", "fourth"]
 
 
 def test_wait_for_delivery_from_another_thread(webhook_server: WebhookServer) -> None:
@@ -309,7 +313,7 @@ def test_apprise_mailto_delivers_to_smtp_server(smtp_server: SmtpServer) -> None
     assert mail.text().splitlines() == ["first line", "second line"]
 
 
-def test_apprise_mailto_failure_then_recovery(smtp_server: SmtpServer) -> None:
+def test_apprise_mailto_failure_then_recovery(smtp_server: SmtpServer, apprise_unthrottled: None) -> None:
     notifier = apprise.Apprise()
     notifier.add(smtp_server.mailto_url())
     port = smtp_server.port
@@ -342,4 +346,7 @@ def test_servers_listen_on_loopback_only_and_release_port(server_class: type) ->
             socket.create_connection(("127.0.0.2", port), timeout=5).close()
     assert not server.running
     with socket.socket() as sock:
-        sock.bind((LOOPBACK, port))  # the port was given back
+        # SO_REUSEADDR only to ignore TIME_WAIT leftovers of closed connections.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, port))  # nothing holds the port any more
+        sock.listen()
