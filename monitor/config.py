@@ -351,7 +351,8 @@ def _cross_check(raw: Mapping[str, Any]) -> Iterator[str]:
     """
     feeds = _dicts(raw.get("feeds"))
     watchlists = _dicts(raw.get("watchlists"))
-    channels = raw.get("channels") if isinstance(raw.get("channels"), dict) else {}
+    raw_channels = raw.get("channels")
+    channels: dict[Any, Any] = raw_channels if isinstance(raw_channels, dict) else {}
     yield from _duplicates("feeds", "name", feeds, "feed name")
     yield from _duplicates("feeds", "url", feeds, "URL")
     yield from _duplicates("watchlists", "name", watchlists, "watchlist name")
