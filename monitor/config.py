@@ -25,8 +25,10 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
+from monitor.core.query import QueryError, check_query
 from monitor.core.text import words
 from monitor.errors import ConfigError
 
@@ -183,13 +185,45 @@ class ChannelConfig(_Model):
     urls: Annotated[tuple[SecretUrl, ...], AfterValidator(_non_empty)]
 
 
+class EntityConfig(_Model):
+    """A person, organisation or place with many spellings.
+
+    `names` always count; `aliases` count only when one of the `context`
+    phrases occurs somewhere in the article.
+    """
+
+    names: tuple[Keyword, ...] = ()
+    aliases: tuple[Keyword, ...] = ()
+    context: tuple[Keyword, ...] = ()
+
+    @model_validator(mode="after")
+    def _usable(self) -> EntityConfig:
+        if not self.names and not self.aliases:
+            raise ValueError("needs names or aliases")
+        if self.aliases and not self.context:
+            raise ValueError("aliases count only with context phrases; add context or move them to names")
+        return self
+
+
 class WatchlistConfig(_Model):
-    """One watchlist: what to look for, where, and whom to tell."""
+    """One watchlist: what to look for, where, and whom to tell.
+
+    What to look for is the OR of `keywords` (literal words and phrases),
+    `query` (the query language) and `entities` (names from `entities:`).
+    """
 
     name: Name
-    keywords: Annotated[tuple[Keyword, ...], AfterValidator(_non_empty)]
+    keywords: tuple[Keyword, ...] = ()
+    query: str | None = None
+    entities: tuple[Name, ...] = ()
     tags: Tags = ()
     channels: tuple[Name, ...] = ()
+
+    @model_validator(mode="after")
+    def _has_something_to_match(self) -> WatchlistConfig:
+        if not self.keywords and not (self.query or "").strip() and not self.entities:
+            raise ValueError("needs keywords, a query or entities to match")
+        return self
 
     @field_validator("keywords", mode="before")
     @classmethod
@@ -207,6 +241,7 @@ class Settings(_Model):
     delivery: DeliverySettings = DeliverySettings()
     feeds: tuple[FeedConfig, ...] = ()
     channels: dict[Name, ChannelConfig] = {}
+    entities: dict[Name, EntityConfig] = {}
     watchlists: tuple[WatchlistConfig, ...] = ()
     source: str = Field(default="", exclude=True)
 
@@ -357,7 +392,19 @@ def _cross_check(raw: Mapping[str, Any]) -> Iterator[str]:
     yield from _duplicates("feeds", "url", feeds, "URL")
     yield from _duplicates("watchlists", "name", watchlists, "watchlist name")
     feed_tags = {t for f in feeds.values() for t in _strings(f.get("tags"))}
+    raw_entities = raw.get("entities")
+    entity_names = set(map(str, raw_entities)) if isinstance(raw_entities, dict) else set()
     for i, watchlist in watchlists.items():
+        query = watchlist.get("query")
+        if isinstance(query, str) and query.strip():
+            try:
+                check_query(query, entity_names)
+            except QueryError as exc:
+                yield f"watchlists[{i}].query: {exc}"
+        for j, entity in enumerate(_strings(watchlist.get("entities"))):
+            if entity not in entity_names:
+                known = ", ".join(sorted(entity_names)) or "none defined"
+                yield f"watchlists[{i}].entities[{j}]: unknown entity {entity!r} (known: {known})"
         for j, channel in enumerate(_strings(watchlist.get("channels"))):
             if channel not in channels:
                 known = ", ".join(sorted(map(str, channels))) or "none defined"

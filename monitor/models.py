@@ -102,6 +102,8 @@ class HitRecord:
     score: float
     published: datetime
     found_at: datetime
+    spans: tuple[tuple[str, int, int], ...] = ()
+    snippets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,3 +123,22 @@ class NewHit:
 
     hit: HitRecord
     channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article read back from the store, for replays and `monitor test --recent`."""
+
+    id: int
+    feed: str
+    title: str
+    summary: str
+    content: str
+    link: str | None
+    published: datetime
+
+    @property
+    def text(self) -> str:
+        return ArticleData(
+            guid="", title=self.title, link=None, summary=self.summary, content=self.content, published=None
+        ).text

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from monitor.config import Settings
-from monitor.core.matcher import ArticleText, Matcher, MatchResult, WatchlistSpec
+from monitor.core.matcher import ArticleText, EntitySpec, Matcher, MatchResult, WatchlistSpec
 from monitor.core.schedule import next_poll, retry_at
 from monitor.errors import FetchError
 from monitor.fetch.http import Fetcher, FetchSettings, USER_AGENT, run_fetches
@@ -68,9 +68,39 @@ def target_id(url: str) -> str:
 
 def watchlist_specs(settings: Settings) -> list[WatchlistSpec]:
     return [
-        WatchlistSpec(name=w.name, keywords=tuple(w.keywords), tags=frozenset(w.tags))
+        WatchlistSpec(
+            name=w.name,
+            keywords=tuple(w.keywords),
+            tags=frozenset(w.tags),
+            query=w.query,
+            entities=tuple(w.entities),
+        )
         for w in settings.watchlists
     ]
+
+
+def entity_specs(settings: Settings) -> dict[str, EntitySpec]:
+    return {
+        name: EntitySpec(name, tuple(e.names), tuple(e.aliases), tuple(e.context))
+        for name, e in settings.entities.items()
+    }
+
+
+def make_matcher(settings: Settings, only: str | None = None) -> Matcher:
+    """The compiled watchlists of `settings` (or just the one named `only`)."""
+    specs = [spec for spec in watchlist_specs(settings) if only is None or spec.name == only]
+    return Matcher(specs, entity_specs(settings))
+
+
+def feed_tags(settings: Settings) -> dict[str, frozenset[str]]:
+    return {feed.name: frozenset(feed.tags) for feed in settings.feeds}
+
+
+@dataclass
+class ReplaySummary:
+    articles: int = 0
+    new_hits: dict[str, int] = field(default_factory=dict)
+    hits: list[NewHit] = field(default_factory=list)
 
 
 class Service:
@@ -93,7 +123,8 @@ class Service:
         self.rng = rng or random.Random()
         self.echo = echo
         self.stop = threading.Event()
-        self.matcher = Matcher(watchlist_specs(settings))
+        self.matcher = make_matcher(settings)
+        self._feed_tags = feed_tags(settings)
         self.fetcher = Fetcher(
             FetchSettings(
                 timeout=settings.poll.timeout,
@@ -278,6 +309,44 @@ class Service:
                 again.strftime("%H:%M:%S"),
                 reason,
             )
+
+    # --- replays -----------------------------------------------------------------
+
+    def replay(
+        self,
+        since: datetime | None,
+        *,
+        watchlist: str | None = None,
+        notify: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> ReplaySummary:
+        """Run today's watchlists over stored articles and store the new hits.
+
+        Alerts are queued only with `notify`; hits already stored are kept as
+        they are. `progress` is called with the number of articles done.
+        """
+        matcher = make_matcher(self.settings, watchlist) if watchlist else self.matcher
+        summary = ReplaySummary()
+        now = self.clock()
+        no_channels: Callable[[str], Sequence[str]] = lambda _name: ()
+        channels_of = (lambda name: self._channels_of.get(name, ())) if notify else no_channels
+        for batch in self.repo.iter_articles(since):
+            if self.stop.is_set():
+                break
+            found: list[tuple[int, MatchResult]] = []
+            for article in batch:
+                tags = self._feed_tags.get(article.feed, frozenset())
+                text = ArticleText(article.title, article.text, article.feed, tags)
+                found.extend((article.id, result) for result in matcher.match(text))
+            added = self.repo.add_hits(found, now=now, channels_of=channels_of)
+            for new_hit in added:
+                name = new_hit.hit.watchlist
+                summary.new_hits[name] = summary.new_hits.get(name, 0) + 1
+            summary.hits.extend(added)
+            summary.articles += len(batch)
+            if progress is not None:
+                progress(summary.articles)
+        return summary
 
     def housekeeping(self) -> None:
         self.repo.vacuum()

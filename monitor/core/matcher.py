@@ -1,29 +1,59 @@
 """Watchlist matching: article text in, matches out. Pure, no I/O.
 
-The public surface is `WatchlistSpec`, `ArticleText`, `MatchResult` and
-`Matcher`; the service only ever calls `Matcher(specs).match(article)`.
-Keyword watchlists match whole words and phrases after folding (case and
-accents ignored), in the title and in the text.
+The public surface is `WatchlistSpec`, `EntitySpec`, `ArticleText`, `Span`,
+`MatchResult` and `Matcher`; the service only ever calls
+`Matcher(specs, entities).match(article)`. A watchlist matches when any of
+its parts does: its `keywords` (each a literal word or phrase, never query
+syntax), its `query` (see `monitor.core.query`), its `entities`.
+
+Matching is done by `monitor.core.query`: one presearch automaton over all
+watchlists' terms, then evaluation of the few candidate watchlists. See
+`monitor.core.query.report` for what `terms`, `spans`, `score`, `snippet`
+and `snippets` contain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from monitor.core.text import Token, snippet, tokenize
+from monitor.core.query.ast import EntitySpec, Node, Or, QueryError, Term
+from monitor.core.query.compile import KeyTable, Program, build_watchlist, phrase_words
+from monitor.core.query.explain import ArticleLike, Explanation, explain_nodes
+from monitor.core.query.evaluate import Leaf
+from monitor.core.query.fields import ArticleFields
+from monitor.core.query.parser import parse
+from monitor.core.query.report import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, SNIPPET_WIDTH, TITLE_WEIGHT, hits_of, report
 
-SNIPPET_WIDTH = 200
-TITLE_WEIGHT = 2.0
+__all__ = [
+    "ArticleText",
+    "EntitySpec",
+    "HIGHLIGHT_CLOSE",
+    "HIGHLIGHT_OPEN",
+    "MatchResult",
+    "Matcher",
+    "QueryError",
+    "SNIPPET_WIDTH",
+    "Span",
+    "TITLE_WEIGHT",
+    "WatchlistSpec",
+    "explain_watchlist",
+    "keyword_words",
+]
 
 
 @dataclass(frozen=True)
 class WatchlistSpec:
-    """What the matcher needs to know about one watchlist."""
+    """What the matcher needs to know about one watchlist.
+
+    `tags`, when given, limits the watchlist to articles carrying one of them.
+    """
 
     name: str
-    keywords: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
     tags: frozenset[str] = frozenset()
+    query: str | None = None
+    entities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,90 +77,132 @@ class Span:
 
 @dataclass(frozen=True)
 class MatchResult:
-    """One watchlist that matched one article, and why."""
+    """One watchlist that matched one article, and why.
+
+    `snippets` are the best few windows with matches wrapped in `**`.
+    """
 
     watchlist: str
     terms: tuple[str, ...]
     snippet: str
     score: float
     spans: tuple[Span, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class _Phrase:
-    term: str
-    words: tuple[str, ...]
+    snippets: tuple[str, ...] = field(default=())
 
 
 def keyword_words(keyword: str) -> tuple[str, ...]:
     """The folded words a keyword stands for (empty if it has none)."""
-    return tuple(token.word for token in tokenize(keyword))
+    return phrase_words(keyword)
+
+
+def watchlist_parts(spec: WatchlistSpec, entities: Mapping[str, EntitySpec]) -> list[Node]:
+    """The trees whose OR is `spec`: keywords, query, entities.
+
+    Raises QueryError for a bad query or an unknown entity name.
+    """
+    from monitor.core.query.ast import EntityRef
+
+    parts: list[Node] = []
+    seen: set[tuple[str, ...]] = set()
+    keywords: list[Node] = []
+    for keyword in spec.keywords:
+        words = phrase_words(keyword)
+        # "cartel" and "cártel" fold alike: report the first spelling.
+        if words and words not in seen:
+            seen.add(words)
+            keywords.append(Term(words, keyword))
+    if keywords:
+        parts.append(keywords[0] if len(keywords) == 1 else Or(tuple(keywords)))
+    if spec.query is not None:
+        parts.append(parse(spec.query, set(entities)))
+    for name in spec.entities:
+        if name not in entities:
+            known = ", ".join(sorted(entities)) or "none defined"
+            raise QueryError(f"unknown entity {name!r} (known: {known})", 1)
+        parts.append(EntityRef(name, "@" + name))
+    return parts
 
 
 class Matcher:
-    """Compiled watchlists; `match` evaluates one article against all of them."""
+    """Compiled watchlists; `match` evaluates one article against all of them.
 
-    def __init__(self, watchlists: Sequence[WatchlistSpec]) -> None:
+    Raises QueryError (from `monitor.core.query`) for a watchlist whose query
+    does not parse or names an unknown entity; the config layer should have
+    checked each with `monitor.core.query.check_query` first.
+    """
+
+    def __init__(self, watchlists: Sequence[WatchlistSpec], entities: Mapping[str, EntitySpec] | None = None) -> None:
         self._watchlists = tuple(watchlists)
-        # first word -> [(watchlist index, phrase)], so one pass over the
-        # article's words finds every candidate phrase.
-        self._by_first: dict[str, list[tuple[int, _Phrase]]] = {}
-        for index, spec in enumerate(self._watchlists):
-            seen: set[tuple[str, ...]] = set()
-            for keyword in spec.keywords:
-                phrase_words = keyword_words(keyword)
-                # "cartel" and "cártel" fold alike: count the first spelling.
-                if phrase_words and phrase_words not in seen:
-                    seen.add(phrase_words)
-                    entry = (index, _Phrase(keyword, phrase_words))
-                    self._by_first.setdefault(phrase_words[0], []).append(entry)
+        self._entities = dict(entities or {})
+        table = KeyTable()
+        compiled = [
+            build_watchlist(spec.name, watchlist_parts(spec, self._entities), self._entities, table, spec.tags)
+            for spec in self._watchlists
+        ]
+        self._program = Program(compiled, table)
 
     @property
     def watchlists(self) -> tuple[WatchlistSpec, ...]:
         return self._watchlists
 
+    @property
+    def term_count(self) -> int:
+        """Distinct presearch keys (words, phrases, prefixes) compiled."""
+        return len(self._program.keys)
+
     def match(self, article: ArticleText) -> list[MatchResult]:
         """Every watchlist that matches `article`, in configuration order."""
-        fields = {"title": article.title, "text": article.text}
-        found: dict[int, list[tuple[str, Span]]] = {}
-        for field_name, value in fields.items():
-            tokens = tokenize(value)
-            for i, token in enumerate(tokens):
-                for index, phrase in self._by_first.get(token.word, ()):
-                    if _phrase_at(tokens, i, phrase.words):
-                        end = tokens[i + len(phrase.words) - 1].end
-                        found.setdefault(index, []).append(
-                            (phrase.term, Span(field_name, token.start, end))
-                        )
-        results = []
-        for index in sorted(found):
-            spec = self._watchlists[index]
-            if spec.tags and not (spec.tags & article.tags):
+        fields = ArticleFields(article.title, article.text, article.feed, article.tags)
+        candidates, ctx = self._program.presearch(fields)
+        watchlists = self._program.watchlists
+        matched: list[tuple[str, list[Leaf]]] = []
+        wanted: tuple[set[int], set[int]] = (set(), set())
+        for index in candidates:
+            watchlist = watchlists[index]
+            if watchlist.tags and not (watchlist.tags & article.tags):
                 continue
-            results.append(_result(spec.name, found[index], fields))
+            occs = watchlist.node.occurrences(ctx)
+            if occs:
+                leaves = [leaf for occ in occs for leaf in occ[3]]
+                matched.append((watchlist.name, leaves))
+                for _, f, start, end, is_char in leaves:
+                    if not is_char:
+                        wanted[f].add(start)
+                        wanted[f].add(end - 1)
+        # Offsets of every matched word, in one pass per field.
+        for f, indexes in enumerate(wanted):
+            if indexes:
+                fields.fields[f].spans(indexes)
+        results: list[MatchResult] = []
+        for name, leaves in matched:
+            hits = hits_of(leaves, fields)
+            if not hits:  # matched only through feed:/tag:/NOT: nothing to show
+                results.append(MatchResult(name, (), _fallback_snippet(fields), 0.0))
+                continue
+            rep = report(hits, fields)
+            results.append(
+                MatchResult(
+                    watchlist=name,
+                    terms=rep.terms,
+                    snippet=rep.snippet,
+                    score=rep.score,
+                    spans=tuple(Span(f, s, e) for f, s, e in rep.spans),
+                    snippets=rep.snippets,
+                )
+            )
         return results
 
 
-def _phrase_at(tokens: list[Token], i: int, phrase: tuple[str, ...]) -> bool:
-    if i + len(phrase) > len(tokens):
-        return False
-    return all(tokens[i + k].word == word for k, word in enumerate(phrase))
+def explain_watchlist(
+    spec: WatchlistSpec, article: ArticleLike, entities: Mapping[str, EntitySpec] | None = None
+) -> Explanation:
+    """Why `spec` matches `article` or not (keywords, query and entities)."""
+    entities = entities or {}
+    return explain_nodes(watchlist_parts(spec, entities), article, entities)
 
 
-def _result(name: str, hits: list[tuple[str, Span]], fields: dict[str, str]) -> MatchResult:
-    terms: list[str] = []
-    for term, _ in hits:
-        if term not in terms:
-            terms.append(term)
-    score = sum(TITLE_WEIGHT if span.field == "title" else 1.0 for _, span in hits)
-    # The snippet comes from the text when the text matched: it says more
-    # than the title, which the alert shows anyway.
-    text_spans = [span for _, span in hits if span.field == "text"]
-    first = text_spans[0] if text_spans else hits[0][1]
-    return MatchResult(
-        watchlist=name,
-        terms=tuple(terms),
-        snippet=snippet(fields[first.field], first.start, first.end, SNIPPET_WIDTH),
-        score=score,
-        spans=tuple(span for _, span in hits),
-    )
+def _fallback_snippet(fields: ArticleFields) -> str:
+    from monitor.core.text import snippet
+
+    field_text = fields.text if fields.text.text else fields.title
+    return snippet(field_text.text, 0, 0, SNIPPET_WIDTH)

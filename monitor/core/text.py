@@ -68,7 +68,8 @@ def words(text: str) -> list[str]:
 
 def collapse_spaces(text: str) -> str:
     """Collapse runs of whitespace to one space and trim."""
-    return _SPACE_RE.sub(" ", text).strip()
+    # str.split() and `\s` agree on what whitespace is; split is faster.
+    return " ".join(text.split())
 
 
 def snippet(text: str, start: int, end: int, width: int = 200) -> str:
@@ -78,6 +79,13 @@ def snippet(text: str, start: int, end: int, width: int = 200) -> str:
     """
     if not text:
         return ""
+    lo, hi = snippet_bounds(text, start, end, width)
+    body = collapse_spaces(text[lo:hi])
+    return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
+
+
+def snippet_bounds(text: str, start: int, end: int, width: int = 200) -> tuple[int, int]:
+    """The [lo, hi) slice of `text` that `snippet` shows around [start, end)."""
     span = max(end - start, 0)
     pad = max((width - span) // 2, 0)
     lo = max(start - pad, 0)
@@ -93,5 +101,4 @@ def snippet(text: str, start: int, end: int, width: int = 200) -> str:
     if hi < len(text):
         cut = text.find(" ", hi - 1, hi + 20)
         hi = cut if cut != -1 and cut >= end else hi
-    body = collapse_spaces(text[lo:hi])
-    return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
+    return lo, hi

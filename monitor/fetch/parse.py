@@ -76,6 +76,15 @@ def html_to_text(fragment: str) -> str:
     return _tidy("".join(extractor.parts))
 
 
+_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def page_title(page: str) -> str:
+    """The <title> of an HTML page, as plain text ('' if none)."""
+    m = _TITLE_RE.search(page)
+    return html_to_text(m.group(1)) if m else ""
+
+
 def _tidy(text: str) -> str:
     text = _SPACES.sub(" ", text)
     return _NEWLINES.sub("\n", text).strip()

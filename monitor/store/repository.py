@@ -8,7 +8,7 @@ No network I/O happens while a transaction is open.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +23,7 @@ from monitor.models import (
     FeedRequest,
     HitRecord,
     NewHit,
+    StoredArticle,
 )
 from monitor.store.schema import (
     ArticleRow,
@@ -177,27 +178,8 @@ class Repository:
                 session.add(row)
                 session.flush()
                 for result in match(article):
-                    hit = HitRow(
-                        article_id=row.id,
-                        watchlist=result.watchlist,
-                        terms=list(result.terms),
-                        snippet=result.snippet,
-                        score=result.score,
-                        found_at=now,
-                    )
-                    session.add(hit)
-                    session.flush()
                     channels = tuple(channels_of(result.watchlist))
-                    for channel in channels:
-                        session.add(
-                            DeliveryRow(
-                                hit_id=hit.id,
-                                channel=channel,
-                                status=DeliveryStatus.PENDING,
-                                next_attempt_at=now,
-                                created_at=now,
-                            )
-                        )
+                    hit = _add_hit(session, row.id, result, channels, now)
                     new_hits.append(NewHit(_hit_record(hit, row, feed.name), channels))
             cleared = feed.consecutive_failures
             _mark_success(feed, now, next_poll_at)
@@ -259,6 +241,92 @@ class Repository:
             if limit:
                 query = query.limit(limit)
             return [_hit_record(hit, art, feed) for hit, art, feed in session.execute(query)]
+
+    # --- replays ---------------------------------------------------------------
+
+    def count_articles(self, since: datetime | None = None) -> int:
+        with self._session.begin() as session:
+            query = select(func.count()).select_from(ArticleRow)
+            if since is not None:
+                query = query.where(ArticleRow.first_seen_at >= since)
+            return int(session.scalar(query) or 0)
+
+    def iter_articles(
+        self, since: datetime | None = None, batch: int = 500
+    ) -> Iterator[list[StoredArticle]]:
+        """Stored articles first seen since `since`, oldest first, in batches.
+
+        Keyset pagination by id: each batch is its own short transaction, so
+        a long replay never holds the database.
+        """
+        last_id = 0
+        while True:
+            with self._session.begin() as session:
+                query = (
+                    select(ArticleRow, FeedRow.name)
+                    .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
+                    .where(ArticleRow.id > last_id)
+                    .order_by(ArticleRow.id)
+                    .limit(batch)
+                )
+                if since is not None:
+                    query = query.where(ArticleRow.first_seen_at >= since)
+                rows = [_stored(article, feed) for article, feed in session.execute(query)]
+            if not rows:
+                return
+            last_id = rows[-1].id
+            yield rows
+
+    def recent_articles(self, limit: int) -> list[StoredArticle]:
+        """The last `limit` articles stored, newest first."""
+        with self._session.begin() as session:
+            query = (
+                select(ArticleRow, FeedRow.name)
+                .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
+                .order_by(ArticleRow.first_seen_at.desc(), ArticleRow.id.desc())
+                .limit(limit)
+            )
+            return [_stored(article, feed) for article, feed in session.execute(query)]
+
+    def add_hits(
+        self,
+        matches: Sequence[tuple[int, MatchResult]],
+        *,
+        now: datetime,
+        channels_of: Callable[[str], Sequence[str]],
+    ) -> list[NewHit]:
+        """Store hits found by a replay, skipping (article, watchlist) pairs already hit.
+
+        `channels_of` gives the channels to queue alerts for (none: store only).
+        """
+        if not matches:
+            return []
+        with self._session.begin() as session:
+            ids = sorted({article_id for article_id, _ in matches})
+            existing: set[tuple[int, str]] = {
+                (article_id, watchlist)
+                for article_id, watchlist in session.execute(
+                    select(HitRow.article_id, HitRow.watchlist).where(HitRow.article_id.in_(ids))
+                )
+            }
+            articles = {
+                article.id: (article, feed)
+                for article, feed in session.execute(
+                    select(ArticleRow, FeedRow.name)
+                    .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
+                    .where(ArticleRow.id.in_(ids))
+                )
+            }
+            added = []
+            for article_id, result in matches:
+                if (article_id, result.watchlist) in existing:
+                    continue
+                existing.add((article_id, result.watchlist))
+                channels = tuple(channels_of(result.watchlist))
+                hit = _add_hit(session, article_id, result, channels, now)
+                article, feed = articles[article_id]
+                added.append(NewHit(_hit_record(hit, article, feed), channels))
+            return added
 
     # --- deliveries ------------------------------------------------------------
 
@@ -363,6 +431,47 @@ class Repository:
             raw.close()
 
 
+def _add_hit(
+    session: Session, article_id: int, result: MatchResult, channels: Sequence[str], now: datetime
+) -> HitRow:
+    """A hit row and its outbox rows (one per channel), in the caller's transaction."""
+    hit = HitRow(
+        article_id=article_id,
+        watchlist=result.watchlist,
+        terms=list(result.terms),
+        snippet=result.snippet,
+        score=result.score,
+        spans=[[span.field, span.start, span.end] for span in result.spans],
+        snippets=list(result.snippets),
+        found_at=now,
+    )
+    session.add(hit)
+    session.flush()
+    for channel in channels:
+        session.add(
+            DeliveryRow(
+                hit_id=hit.id,
+                channel=channel,
+                status=DeliveryStatus.PENDING,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    return hit
+
+
+def _stored(article: ArticleRow, feed: str) -> StoredArticle:
+    return StoredArticle(
+        id=article.id,
+        feed=feed,
+        title=article.title,
+        summary=article.summary,
+        content=article.content,
+        link=article.link,
+        published=article.published_at,
+    )
+
+
 def _request(row: FeedRow) -> FeedRequest:
     return FeedRequest(row.id, row.name, row.url, row.etag, row.last_modified)
 
@@ -423,4 +532,6 @@ def _hit_record(hit: HitRow, article: ArticleRow, feed: str) -> HitRecord:
         score=hit.score,
         published=article.published_at,
         found_at=hit.found_at,
+        spans=tuple((str(f), int(a), int(b)) for f, a, b in (hit.spans or ())),
+        snippets=tuple(hit.snippets or ()),
     )

@@ -122,6 +122,10 @@ class HitRow(Base):
     terms: Mapped[list[str]] = mapped_column(JSON)
     snippet: Mapped[str] = mapped_column(Text, default="")
     score: Mapped[float] = mapped_column(Float, default=0.0)
+    # [[field, start, end], ...]: character offsets into the stored title/text.
+    spans: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    # The best few snippets with matches wrapped in ** (why it matched).
+    snippets: Mapped[list[str]] = mapped_column(JSON, default=list)
     found_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     article: Mapped[ArticleRow] = relationship()

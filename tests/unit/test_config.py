@@ -100,7 +100,7 @@ watchlists:
         "poll.concurrency: expected a whole number (got 'many')",
         "feeds[0].intervl: unknown key",
         "feeds[1].name: required key is missing",
-        "watchlists[0].keywords: required key is missing",
+        "watchlists[0]: needs keywords, a query or entities to match",
     ]
 
 
@@ -115,7 +115,7 @@ watchlists:
 """
     assert problems(text) == [
         "watchlists[0].keywords[0]: '--' has no letters or digits to match",
-        "watchlists[1].keywords: must not be empty",
+        "watchlists[1]: needs keywords, a query or entities to match",
         "feeds[1].name: duplicate feed name 'A' (also feeds[0])",
         "feeds[1].url: duplicate URL 'https://a.example/rss' (also feeds[0])",
         "watchlists[1].name: duplicate watchlist name 'w' (also watchlists[0])",
@@ -172,3 +172,55 @@ def test_shipped_default_config_is_valid() -> None:
     assert {w.name for w in settings.watchlists} >= {"cartels"}
     tags = {t for f in settings.feeds for t in f.tags}
     assert {"es", "en"} <= tags
+
+
+QUERY_CONFIG = """
+entities:
+  gorka:
+    names: ["Sebastian Gorka"]
+    aliases: ["Gorka"]
+    context: [counterterrorism, "White House", "Casa Blanca"]
+  cjng:
+    names: [CJNG, "Cártel de Jalisco Nueva Generación"]
+watchlists:
+  - name: cartels
+    query: 'cartel* NOT (OPEC OR oil)'
+  - name: people
+    entities: [gorka, cjng]
+  - name: security
+    query: '"security agreement" AND (Mexico OR México'
+  - name: unknown
+    query: '@nobody NEAR/5 cartel'
+  - name: misspelt
+    entities: [gorka, cjgn]
+"""
+
+
+def test_query_and_entity_errors_name_watchlist_and_column() -> None:
+    assert problems(QUERY_CONFIG) == [
+        "watchlists[2].query: column 43: expected ')' after \"México\"",
+        "watchlists[3].query: column 1: unknown entity @nobody (known: @cjng, @gorka)",
+        "watchlists[4].entities[1]: unknown entity 'cjgn' (known: cjng, gorka)",
+    ]
+
+
+def test_entities_need_names_and_aliases_need_context() -> None:
+    text = """
+entities:
+  a: {aliases: [x]}
+  b: {}
+watchlists:
+  - {name: w, entities: [a]}
+"""
+    assert problems(text) == [
+        "entities.a: aliases count only with context phrases; add context or move them to names",
+        "entities.b: needs names or aliases",
+    ]
+
+
+def test_valid_queries_and_entities() -> None:
+    text = QUERY_CONFIG.split("  - name: security")[0]
+    settings = parse_config(text, environ={})
+    assert settings.entities["gorka"].aliases == ("Gorka",)
+    assert settings.watchlists[1].entities == ("gorka", "cjng")
+    assert settings.watchlists[0].query == "cartel* NOT (OPEC OR oil)"

@@ -119,7 +119,6 @@ class Near:
 
 
 Node = Union[Term, Regex, EntityRef, Source, Not, And, Or, Near]
-LEAF_TYPES = (Term, Regex, EntityRef, Source)
 
 
 def leaves(node: Node) -> list[Node]:

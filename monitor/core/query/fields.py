@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 
 from monitor.core.text import fold_word, tokenize
 
 FIELD_NAMES = ("title", "text")
 _WORDCHAR_RE = re.compile(r"[^\W_]")
-_RUN_RE = re.compile(r"\S+")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
 
 # ord -> folded character; " " for a separator. Filled lazily per character.
 _TABLE: dict[int, str] = {}
@@ -46,10 +47,7 @@ def _learn(ch: str) -> bool:
         _COMPLEX.add(ch)
         return False
     if _WORDCHAR_RE.match(ch) is None:
-        # A separator stays a separator (also as part of a word's folding).
-        if unicodedata.normalize("NFKC", ch) != ch:
-            _COMPLEX.add(ch)
-            return False
+        # tokenize() never folds a separator: it only splits there.
         _TABLE[code] = " "
         return True
     folded = fold_word(ch)
@@ -62,70 +60,143 @@ def _learn(ch: str) -> bool:
     return True
 
 
+_COMMON_NON_ASCII: list[tuple[str, str]] = []
+for _ch in "’‘“”—–…«»¿¡·\u00a0éáíóúñüÉÁÍÓÚÑàèçãõâêô":
+    if _learn(_ch):
+        _COMMON_NON_ASCII.append((_ch, _TABLE[ord(_ch)]))
+
+
 def _translated(text: str) -> str | None:
-    """`text` folded character by character, or None when that is not exact."""
-    if text.isascii():
-        return text.translate(_ASCII_TABLE)
-    table = _TABLE
-    for ch in set(text):
-        if ord(ch) not in table and (ch in _COMPLEX or not _learn(ch)):
-            return None
-    return text.translate(table)
+    """`text` folded character by character, or None when that is not exact.
+
+    Separators become spaces, so the result is as long as `text` and every
+    word stands where it stood.
+    """
+    if not text.isascii():
+        # The usual suspects first: `in` and replace() are fast scans, and
+        # most news text needs nothing else.
+        table = _TABLE
+        for ch, folded in _COMMON_NON_ASCII:
+            if ch in text:
+                text = text.replace(ch, folded)
+        if not text.isascii():
+            chars = set(_NON_ASCII_RE.findall(text))
+            for ch in chars:
+                if ord(ch) not in table and (ch in _COMPLEX or not _learn(ch)):
+                    return None
+            # Few distinct characters: replacing each beats translate().
+            for ch in chars:
+                text = text.replace(ch, table[ord(ch)])
+            if not text.isascii():
+                return text.translate(table)
+    return text.translate(_ASCII_TABLE)
 
 
 class FieldText:
-    """One field: original text, folded words, offsets (computed when asked)."""
+    """One field: original text, folded stream, word offsets when asked."""
 
-    __slots__ = ("name", "text", "words", "stream", "_translated", "_starts", "_ends")
+    __slots__ = ("name", "text", "stream", "_translated", "_spans", "_stream_pos")
 
     def __init__(self, name: str, text: str) -> None:
         self.name = name
         self.text = text
         translated = _translated(text)
         self._translated = translated
-        self._starts: list[int] | None = None
-        self._ends: list[int] | None = None
+        self._spans: dict[int, tuple[int, int]] = {}
+        self._stream_pos: dict[int, int] = {}  # word index -> offset in stream
         if translated is not None:
-            self.words = translated.split()
+            self.stream = " ".join(translated.split())
         else:
             tokens = tokenize(text)
-            self.words = [t.word for t in tokens]
-            self._starts = [t.start for t in tokens]
-            self._ends = [t.end for t in tokens]
-        self.stream = " ".join(self.words)
+            self.stream = " ".join(t.word for t in tokens)
+            self._spans = {i: (t.start, t.end) for i, t in enumerate(tokens)}
 
-    def _offsets(self) -> None:
-        assert self._translated is not None
-        starts: list[int] = []
-        ends: list[int] = []
-        for m in _RUN_RE.finditer(self._translated):
-            starts.append(m.start())
-            ends.append(m.end())
-        self._starts, self._ends = starts, ends
+    @property
+    def words(self) -> list[str]:
+        """The folded words, in order."""
+        return self.stream.split()
 
     @property
     def starts(self) -> list[int]:
         """Start offset in `text` of each word."""
-        if self._starts is None:
-            self._offsets()
-        assert self._starts is not None
-        return self._starts
+        return [start for start, _ in self.spans(range(self.stream.count(" ") + 1 if self.stream else 0))]
 
     @property
     def ends(self) -> list[int]:
         """End offset in `text` of each word."""
-        if self._ends is None:
-            self._offsets()
-        assert self._ends is not None
-        return self._ends
+        return [end for _, end in self.spans(range(self.stream.count(" ") + 1 if self.stream else 0))]
+
+    def spans(self, indexes: Iterable[int]) -> list[tuple[int, int]]:
+        """Character offsets in `text` of the words at `indexes`."""
+        cache = self._spans
+        indexes = list(indexes)
+        missing = [i for i in indexes if i not in cache]
+        if missing:
+            self._resolve(sorted(set(missing)))
+        return [cache[i] for i in indexes]
+
+    def note(self, index: int, stream_offset: int) -> None:
+        """Remember that word `index` starts at `stream_offset` in `stream`."""
+        self._stream_pos[index] = stream_offset
+
+    def _resolve(self, indexes: list[int]) -> None:
+        # One pass from the start of the text over all wanted words, sorted.
+        # `text` holds the same words as `stream` with longer runs of spaces:
+        # a word whose stream offset is known lies where as many non-space
+        # characters come before it (found with str.count, each scan
+        # continuing where the last stopped); other words are reached by
+        # skipping words inside the regex engine.
+        text = self._translated
+        assert text is not None
+        cache = self._spans
+        stream_pos = self._stream_pos
+        word, pos = 0, _SPACES.match(text, 0).end()  # type: ignore[union-attr]
+        solid = 0  # non-space characters before `pos`
+        for index in indexes:
+            at = stream_pos.get(index)
+            if at is not None:
+                before = at - index  # non-space characters before the word
+                lo, spaces = pos, pos - solid
+                hi = before + spaces
+                while hi > lo:
+                    spaces += text.count(" ", lo, hi)
+                    lo, hi = hi, before + spaces
+                pos = _SPACES.match(text, lo).end()  # type: ignore[union-attr]
+                solid = before
+            else:
+                k = index - word
+                while k >= _SKIP_MAX:
+                    pos = _skip(_SKIP_MAX).match(text, pos).end()  # type: ignore[union-attr]
+                    k -= _SKIP_MAX
+                if k:
+                    pos = _skip(k).match(text, pos).end()  # type: ignore[union-attr]
+                solid = pos - text.count(" ", 0, pos)
+            word = index
+            end = text.find(" ", pos)
+            cache[index] = (pos, len(text) if end == -1 else end)
 
     def original(self, index: int) -> str:
         """The original text of word `index`."""
-        return self.text[self.starts[index] : self.ends[index]]
+        start, end = self.spans((index,))[0]
+        return self.text[start:end]
 
     def char_span(self, first: int, end: int) -> tuple[int, int]:
         """Character offsets in `text` of words [first, end)."""
-        return self.starts[first], self.ends[end - 1]
+        (start, _), (_, stop) = self.spans((first, end - 1))
+        return start, stop
+
+
+_SKIP_MAX = 64
+_SPACES = re.compile(" *")
+_SKIPS: dict[int, re.Pattern[str]] = {}
+
+
+def _skip(count: int) -> re.Pattern[str]:
+    """A pattern that moves from a word's start over `count` words."""
+    pattern = _SKIPS.get(count)
+    if pattern is None:
+        pattern = _SKIPS[count] = re.compile(r"(?:\S+ +){%d}" % count)
+    return pattern
 
 
 class ArticleFields:
@@ -152,8 +223,32 @@ class ArticleFields:
             self._folded = (fold(self.feed), frozenset(fold(tag) for tag in self.tags))
         return self._folded
 
-    def position(self, start: int) -> tuple[int, int]:
-        """(field index, word index) of the word starting at `start` in `stream`."""
-        if start < self.text_base:
-            return 0, self.stream.count(" ", 1, start)
-        return 1, self.stream.count(" ", self.text_base, start)
+    def positions(self, hits: Iterable[tuple[int, int]], keylens: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
+        """Automaton hits (end, key) -> {key: [(field index, word index)]}.
+
+        Hits come in order of their end; word indexes are counted
+        incrementally, so all hits together cost about one scan.
+        """
+        stream = self.stream
+        text_base = self.text_base
+        notes = (self.title._stream_pos, self.text._stream_pos)
+        out: dict[int, list[tuple[int, int]]] = {}
+        last_start, last_index, last_field = 1, 0, 0
+        for end, key in hits:
+            start = end - keylens[key] + 2  # the key's first word
+            if start >= text_base:
+                field, base = 1, text_base
+            else:
+                field, base = 0, 1
+            if field == last_field and start >= last_start:
+                index = last_index + stream.count(" ", last_start, start)
+            else:
+                index = stream.count(" ", base, start)
+            last_start, last_index, last_field = start, index, field
+            notes[field][index] = start - base
+            found = out.get(key)
+            if found is None:
+                out[key] = [(field, index)]
+            else:
+                found.append((field, index))
+        return out

@@ -138,7 +138,7 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.peek().kind == "EOF":
-            raise self.error("empty query")
+            raise QueryError("empty query", 1)
         node = self.parse_or(None)
         tok = self.peek()
         if tok.kind == "RPAREN":
@@ -289,7 +289,7 @@ def _compile_regex(tok: Tok) -> re.Pattern[str]:
     body = tok.value
     flags = re.IGNORECASE
     if body.startswith("(?-i)"):
-        body, flags = body[5:], 0
+        body, flags = body[5:], re.NOFLAG
     if not body:
         raise QueryError("empty regular expression", tok.column)
     try:

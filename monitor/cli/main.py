@@ -1,4 +1,4 @@
-"""The command line: argument parsing and output only.
+"""The command line: the parser, logging setup, and the check/run/poll commands.
 
 Every command takes --config PATH (default: $MONITOR_CONFIG, then
 ./config.yaml). Exit codes: 0 success, 1 runtime failure, 2 bad config or usage.
@@ -7,25 +7,20 @@ Every command takes --config PATH (default: $MONITOR_CONFIG, then
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import datetime, timedelta
-from typing import Any, TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import __version__
-from monitor.config import Settings, find_config, format_duration, load_config, parse_duration, redact_url
+from monitor.cli import listing, tuning
+from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, repository, settings_of
+from monitor.config import find_config, format_duration, redact_url
 from monitor.errors import ConfigError, MonitorError
-from monitor.models import FeedHealth, HitRecord
 from monitor.store.engine import describe_url
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("monitor")
 
 
@@ -78,16 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_poll)
 
-    p = sub.add_parser("hits", parents=[common], help="list stored hits, newest first")
-    p.add_argument("--watchlist", "-w", help="only this watchlist")
-    p.add_argument("--since", help="only hits found within this long, e.g. 24h, 7d (default: all)")
-    p.add_argument("--limit", type=int, default=None, help="at most this many hits")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    p.set_defaults(func=cmd_hits)
-
-    p = sub.add_parser("feeds", parents=[common], help="show each feed's health")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_feeds)
+    listing.add_commands(sub, common)
+    tuning.add_commands(sub, common)
     return parser
 
 
@@ -134,16 +121,12 @@ def print_config_error(path: object, exc: ConfigError) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_config(args.config)
-
-
 # --- commands -------------------------------------------------------------------
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    articles = _repository(settings).article_count()  # proves the database answers
+    settings = settings_of(args)
+    articles = repository(settings).article_count()  # proves the database answers
     if args.quiet:
         return EXIT_OK
     out = sys.stdout
@@ -163,7 +146,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     for w in settings.watchlists:
         channels = ", ".join(w.channels) if w.channels else "console"
         tags = f"; feeds tagged {', '.join(w.tags)}" if w.tags else ""
-        out.write(f"  {w.name}: {len(w.keywords)} keywords{tags} → {channels}\n")
+        what = []
+        if w.keywords:
+            what.append(f"{len(w.keywords)} keywords")
+        if w.query:
+            query = " ".join(w.query.split())
+            what.append(f"query {query[:60] + '…' if len(query) > 60 else query}")
+        if w.entities:
+            what.append(f"entities {', '.join(w.entities)}")
+        out.write(f"  {w.name}: {'; '.join(what)}{tags} → {channels}\n")
+    if settings.entities:
+        out.write(f"entities ({len(settings.entities)}): {', '.join(settings.entities)}\n")
     out.write(f"channels ({len(settings.channels)}):\n")
     for name, channel in settings.channels.items():
         for url in channel.urls:
@@ -175,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import run_daemon
     from monitor.service import Service
 
-    settings = _settings(args)
+    settings = settings_of(args)
     service = Service(settings)
     log.info("database %s; config %s", describe_url(settings.database), settings.source)
     run_daemon(service)
@@ -185,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     from monitor.service import Service
 
-    settings = _settings(args)
+    settings = settings_of(args)
     service = Service(settings)
     summary = service.poll(all_feeds=True)
     delivered = service.dispatch()
@@ -202,126 +195,3 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _repository(settings: Settings) -> Any:
-    from monitor.store.engine import make_engine
-    from monitor.store.repository import Repository
-
-    return Repository(make_engine(settings.database))
-
-
-def cmd_hits(args: argparse.Namespace) -> int:
-    from monitor.service import utcnow
-
-    settings = _settings(args)
-    since = None
-    if args.since:
-        try:
-            since = utcnow() - timedelta(seconds=parse_duration(args.since))
-        except ValueError as exc:
-            print(f"error: --since: {exc}", file=sys.stderr)
-            return EXIT_CONFIG
-    if args.watchlist and args.watchlist not in {w.name for w in settings.watchlists}:
-        log.warning("watchlist %r is not in the config; listing stored hits anyway", args.watchlist)
-    hits = _repository(settings).list_hits(since=since, watchlist=args.watchlist, limit=args.limit)
-    write_hits(hits, args.format, sys.stdout)
-    return EXIT_OK
-
-
-HIT_FIELDS = ["id", "watchlist", "title", "link", "feed", "terms", "snippet", "score", "published", "found_at"]
-
-
-def hit_dict(hit: HitRecord) -> dict[str, Any]:
-    data = asdict(hit)
-    data["terms"] = list(hit.terms)
-    data["published"] = _iso(hit.published)
-    data["found_at"] = _iso(hit.found_at)
-    return {key: data[key] for key in HIT_FIELDS}
-
-
-def write_hits(hits: list[HitRecord], fmt: str, out: TextIO) -> None:
-    if fmt == "json":
-        json.dump([hit_dict(h) for h in hits], out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    elif fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=HIT_FIELDS)
-        writer.writeheader()
-        for hit in hits:
-            row = hit_dict(hit)
-            row["terms"] = "; ".join(hit.terms)
-            writer.writerow(row)
-    else:
-        rows = [
-            [_short_time(h.found_at), h.watchlist, _clip(h.feed, 24), _clip(h.title, 70), ", ".join(h.terms)]
-            for h in hits
-        ]
-        _table(["found", "watchlist", "feed", "title", "terms"], rows, out)
-        out.write(f"{len(hits)} hit{'s' if len(hits) != 1 else ''}\n")
-
-
-def cmd_feeds(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    configured = {f.name for f in settings.feeds}
-    health = [h for h in _repository(settings).feed_health() if h.name in configured or h.articles]
-    known = {h.name for h in health}
-    # Feeds added to the config but never seen by the daemon yet.
-    for feed in settings.feeds:
-        if feed.name not in known:
-            health.append(FeedHealth(feed.name, feed.url, True, None, None, None, None, 0, 0, None))
-    if args.format == "json":
-        json.dump([_feed_dict(h) for h in health], sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-        return EXIT_OK
-    rows = [
-        [
-            _clip(h.name, 28),
-            feed_state(h),
-            _short_time(h.last_success_at),
-            str(h.consecutive_failures),
-            str(h.articles),
-            _short_time(h.next_poll_at) if h.active else "-",
-            _clip(h.last_error or "", 60),
-        ]
-        for h in health
-    ]
-    _table(["feed", "state", "last success", "failures", "articles", "next poll", "last error"], rows, sys.stdout)
-    return EXIT_OK
-
-
-def feed_state(h: FeedHealth) -> str:
-    if not h.active:
-        return "removed"
-    if h.last_polled_at is None:
-        return "new"
-    return "failing" if h.consecutive_failures else "ok"
-
-
-def _feed_dict(h: FeedHealth) -> dict[str, Any]:
-    data = asdict(h)
-    for key, value in data.items():
-        if isinstance(value, datetime):
-            data[key] = _iso(value)
-    data["state"] = feed_state(h)
-    return data
-
-
-# --- formatting helpers -----------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def _short_time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _table(headers: list[str], rows: list[list[str]], out: TextIO) -> None:
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
-    for row in rows:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")

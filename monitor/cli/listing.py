@@ -1,0 +1,150 @@
+"""`monitor hits` and `monitor feeds`: listing what is stored, as table, JSON or CSV."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, TextIO
+
+from monitor.cli.common import EXIT_CONFIG, EXIT_OK, repository, settings_of, since_of
+from monitor.models import FeedHealth, HitRecord
+
+log = logging.getLogger("monitor")
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("hits", parents=[common], help="list stored hits, newest first")
+    p.add_argument("--watchlist", "-w", help="only this watchlist")
+    p.add_argument("--since", help="only hits found within this long, e.g. 24h, 7d (default: all)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many hits")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.set_defaults(func=cmd_hits)
+
+    p = sub.add_parser("feeds", parents=[common], help="show each feed's health")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_feeds)
+
+
+def cmd_hits(args: argparse.Namespace) -> int:
+    from monitor.service import utcnow
+
+    settings = settings_of(args)
+    try:
+        since = since_of(args.since, utcnow())
+    except ValueError as exc:
+        print(f"error: --since: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.watchlist and args.watchlist not in {w.name for w in settings.watchlists}:
+        log.warning("watchlist %r is not in the config; listing stored hits anyway", args.watchlist)
+    hits = repository(settings).list_hits(since=since, watchlist=args.watchlist, limit=args.limit)
+    write_hits(hits, args.format, sys.stdout)
+    return EXIT_OK
+
+
+HIT_FIELDS = ["id", "watchlist", "title", "link", "feed", "terms", "snippet", "score", "published", "found_at"]
+
+
+def hit_dict(hit: HitRecord) -> dict[str, Any]:
+    """One hit as JSON: the CSV fields plus why it matched (highlighted snippets, offsets)."""
+    data = asdict(hit)
+    data["terms"] = list(hit.terms)
+    data["published"] = _iso(hit.published)
+    data["found_at"] = _iso(hit.found_at)
+    out = {key: data[key] for key in HIT_FIELDS}
+    out["highlights"] = list(hit.snippets)
+    out["spans"] = [{"field": f, "start": a, "end": b} for f, a, b in hit.spans]
+    return out
+
+
+def write_hits(hits: list[HitRecord], fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        json.dump([hit_dict(h) for h in hits], out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=HIT_FIELDS)
+        writer.writeheader()
+        for hit in hits:
+            row = {key: value for key, value in hit_dict(hit).items() if key in HIT_FIELDS}
+            row["terms"] = "; ".join(hit.terms)
+            writer.writerow(row)
+    else:
+        rows = [
+            [_short_time(h.found_at), h.watchlist, _clip(h.feed, 24), _clip(h.title, 70), ", ".join(h.terms)]
+            for h in hits
+        ]
+        _table(["found", "watchlist", "feed", "title", "terms"], rows, out)
+        out.write(f"{len(hits)} hit{'s' if len(hits) != 1 else ''}\n")
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    configured = {f.name for f in settings.feeds}
+    health = [h for h in repository(settings).feed_health() if h.name in configured or h.articles]
+    known = {h.name for h in health}
+    # Feeds added to the config but never seen by the daemon yet.
+    for feed in settings.feeds:
+        if feed.name not in known:
+            health.append(FeedHealth(feed.name, feed.url, True, None, None, None, None, 0, 0, None))
+    if args.format == "json":
+        json.dump([_feed_dict(h) for h in health], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    rows = [
+        [
+            _clip(h.name, 28),
+            feed_state(h),
+            _short_time(h.last_success_at),
+            str(h.consecutive_failures),
+            str(h.articles),
+            _short_time(h.next_poll_at) if h.active else "-",
+            _clip(h.last_error or "", 60),
+        ]
+        for h in health
+    ]
+    _table(["feed", "state", "last success", "failures", "articles", "next poll", "last error"], rows, sys.stdout)
+    return EXIT_OK
+
+
+def feed_state(h: FeedHealth) -> str:
+    if not h.active:
+        return "removed"
+    if h.last_polled_at is None:
+        return "new"
+    return "failing" if h.consecutive_failures else "ok"
+
+
+def _feed_dict(h: FeedHealth) -> dict[str, Any]:
+    data = asdict(h)
+    for key, value in data.items():
+        if isinstance(value, datetime):
+            data[key] = _iso(value)
+    data["state"] = feed_state(h)
+    return data
+
+
+# --- formatting helpers -----------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _short_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(headers: list[str], rows: list[list[str]], out: TextIO) -> None:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
+    for row in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")

@@ -1,0 +1,174 @@
+"""What a match reports: terms, spans, score and highlighted snippets.
+
+Owns turning an evaluation's leaves into things people read.
+
+- terms: each matched leaf's label as the query (or keyword list) writes it —
+  `cartel`, `"security agreement"`, `narco*` (the prefix, not the words it
+  matched), `case:US`, `@gorka`, `/regex/` — distinct, in the order of their
+  first occurrence (title before text). Keywords that fold alike report the
+  first spelling in the list.
+- spans: (field, start, end) character offsets into the ORIGINAL title or
+  text, sorted, distinct.
+- score: for each distinct term and each field it occurs in, the field's
+  weight (title 2, text 1) times 1 + log2(occurrences there). Rounded to
+  3 decimals so it is stable.
+- snippets: up to `MAX_SNIPPETS` non-overlapping windows of about 200
+  characters, best first (most distinct terms, then most hits, text before
+  title, then earliest), each with every matched span wrapped in
+  HIGHLIGHT_OPEN/HIGHLIGHT_CLOSE (`**`), whitespace collapsed, ellipses where
+  cut. `snippet` (plain) is around the first match in the text if the text
+  matched, else in the title — as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from math import log2
+
+from monitor.core.query.evaluate import Leaf
+from monitor.core.query.fields import FIELD_NAMES, ArticleFields
+from monitor.core.text import snippet_bounds
+
+SNIPPET_WIDTH = 200
+MAX_SNIPPETS = 3
+TITLE_WEIGHT = 2.0
+HIGHLIGHT_OPEN = "**"
+HIGHLIGHT_CLOSE = "**"
+
+# One matched leaf in character offsets: (field, start, end, label).
+Hit = tuple[int, int, int, str]
+
+
+@dataclass(frozen=True)
+class Report:
+    terms: tuple[str, ...]
+    spans: tuple[tuple[str, int, int], ...]
+    score: float
+    snippet: str
+    snippets: tuple[str, ...]
+
+
+def hits_of(leaves: Iterable[Leaf], fields: ArticleFields) -> list[Hit]:
+    """Distinct leaves in character offsets, sorted by field then position."""
+    leaves = {leaf for leaf in leaves if leaf[1] >= 0}
+    if len(leaves) == 1:
+        label, field, start, end, is_char = next(iter(leaves))
+        if not is_char:
+            text = fields.fields[field]
+            start, end = text.char_span(start, end)
+        return [(field, start, end, label)]
+    needed: tuple[set[int], set[int]] = (set(), set())
+    for _, field, start, end, is_char in leaves:
+        if not is_char:
+            needed[field].add(start)
+            needed[field].add(end - 1)
+    spans = [
+        dict(zip(wanted, fields.fields[f].spans(wanted))) if wanted else {}
+        for f, wanted in enumerate(map(sorted, needed))
+    ]
+    out = {
+        (field, start, end, label) if is_char else (field, spans[field][start][0], spans[field][end - 1][1], label)
+        for label, field, start, end, is_char in leaves
+    }
+    return sorted(out)
+
+
+def report(hits: list[Hit], fields: ArticleFields) -> Report:
+    """Everything a MatchResult says about `hits` (at least one)."""
+    if len(hits) == 1:
+        return _report_one(hits[0], fields)
+    counts: dict[tuple[str, int], int] = {}
+    for field, _, _, label in hits:
+        counts[label, field] = counts.get((label, field), 0) + 1
+    terms = tuple(dict.fromkeys(label for label, _ in counts))
+    score = sum((TITLE_WEIGHT if field == 0 else 1.0) * (1.0 + log2(n)) for (_, field), n in counts.items())
+    spans = tuple(dict.fromkeys((FIELD_NAMES[f], s, e) for f, s, e, _ in hits))
+    first = next((h for h in hits if h[0] == 1), hits[0])
+    bounds: dict[tuple[int, int, int], tuple[int, int]] = {}
+    plain = _render(fields, first[0], _bounds(fields, first, bounds), [])
+    return Report(terms, spans, round(score, 3), plain, highlighted_snippets(hits, fields, bounds=bounds))
+
+
+def _report_one(hit: Hit, fields: ArticleFields) -> Report:
+    # The common case, without the bookkeeping for many hits.
+    field, start, end, label = hit
+    text = fields.fields[field].text
+    lo, hi = snippet_bounds(text, start, end, SNIPPET_WIDTH)
+    head = "…" if lo > 0 else ""
+    tail = "…" if hi < len(text) else ""
+    window = text[lo:hi]
+    marked = " ".join(
+        (window[: start - lo] + HIGHLIGHT_OPEN + window[start - lo : end - lo] + HIGHLIGHT_CLOSE + window[end - lo :]).split()
+    )
+    # Markers never touch whitespace, so unless the text has its own
+    # markers, dropping them gives the plain snippet.
+    if HIGHLIGHT_OPEN in window or HIGHLIGHT_CLOSE in window:
+        plain = " ".join(window.split())
+    else:
+        plain = marked.replace(HIGHLIGHT_OPEN, "").replace(HIGHLIGHT_CLOSE, "")
+    return Report(
+        (label,),
+        ((FIELD_NAMES[field], start, end),),
+        TITLE_WEIGHT if field == 0 else 1.0,
+        head + plain + tail,
+        (head + marked + tail,),
+    )
+
+
+def _bounds(fields: ArticleFields, hit: Hit, cache: dict[tuple[int, int, int], tuple[int, int]]) -> tuple[int, int]:
+    key = hit[:3]
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = snippet_bounds(fields.fields[hit[0]].text, hit[1], hit[2], SNIPPET_WIDTH)
+    return found
+
+
+def highlighted_snippets(
+    hits: list[Hit],
+    fields: ArticleFields,
+    limit: int = MAX_SNIPPETS,
+    bounds: dict[tuple[int, int, int], tuple[int, int]] | None = None,
+) -> tuple[str, ...]:
+    """The best `limit` windows around hits, with highlight markers."""
+    cache = {} if bounds is None else bounds
+    if len(hits) == 1:
+        return (_render(fields, hits[0][0], _bounds(fields, hits[0], cache), hits),)
+    # (-distinct terms, -hits, text before title, field, lo, hi)
+    windows: list[tuple[int, int, bool, int, int, int]] = []
+    for hit in hits:
+        field = hit[0]
+        lo, hi = _bounds(fields, hit, cache)
+        inside = [h[3] for h in hits if h[0] == field and h[1] >= lo and h[2] <= hi]
+        windows.append((-len(set(inside)), -len(inside), field != 1, field, lo, hi))
+    windows.sort()
+    chosen: list[tuple[int, int, int]] = []
+    for *_, field, lo, hi in windows:
+        if len(chosen) == limit:
+            break
+        if all(c[0] != field or hi <= c[1] or lo >= c[2] for c in chosen):
+            chosen.append((field, lo, hi))
+    return tuple(_render(fields, f, (lo, hi), [h for h in hits if h[0] == f]) for f, lo, hi in chosen)
+
+
+def _render(fields: ArticleFields, field: int, window: tuple[int, int], hits: list[Hit]) -> str:
+    """The window of the field's text, `hits` wrapped in markers."""
+    text = fields.fields[field].text
+    lo, hi = window
+    parts: list[str] = []
+    at = lo
+    last_end = -1
+    for _, start, end, _ in hits:
+        start, end = max(start, lo, at), min(end, hi)
+        if start >= end:
+            continue
+        if start == last_end and parts:
+            # Overlapping or touching spans merge into one highlight.
+            parts[-1] = parts[-1][: -len(HIGHLIGHT_CLOSE)] + text[start:end] + HIGHLIGHT_CLOSE
+        else:
+            parts.append(text[at:start])
+            parts.append(HIGHLIGHT_OPEN + text[start:end] + HIGHLIGHT_CLOSE)
+        at = last_end = end
+    parts.append(text[at:hi])
+    body = " ".join("".join(parts).split())
+    return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
