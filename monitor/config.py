@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -163,11 +163,15 @@ class PollSettings(_Model):
 
 
 class DeliverySettings(_Model):
-    """How failed sends are retried."""
+    """How alerts are sent, retried and summarised."""
 
     max_attempts: int = Field(default=5, ge=1, le=100)
     retry_delay: Duration = 60.0
     max_retry_delay: Duration = 3600.0
+    # A send claimed longer ago than this belongs to a process that died.
+    claim_timeout: Duration = 300.0
+    # Storm control: how long overflow hits wait to be summarised together.
+    summary_delay: Duration = 600.0
 
 
 class FeedConfig(_Model):
@@ -179,10 +183,55 @@ class FeedConfig(_Model):
     interval: Duration | None = None
 
 
+def _cron(value: str) -> str:
+    from monitor.core.schedule import cron_trigger
+
+    try:
+        cron_trigger(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a cron schedule: {exc}") from None
+    return value
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone (use e.g. UTC, America/Mexico_City)") from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+
+
 class ChannelConfig(_Model):
-    """One alert destination: one or more apprise URLs."""
+    """One alert destination: one or more apprise URLs, and how alerts reach it.
+
+    instant: each hit as it is found (at most `max_per_hour`, the overflow in
+    summaries). digest: one message per `schedule` time with every hit since
+    the last one.
+    """
 
     urls: Annotated[tuple[SecretUrl, ...], AfterValidator(_non_empty)]
+    mode: Literal["instant", "digest"] = "instant"
+    schedule: Cron | None = None
+    timezone: TimeZone = "UTC"
+    min_score: float | None = Field(default=None, ge=0)
+    max_per_hour: int | None = Field(default=None, ge=1)
+    template: str | None = None
+
+    @model_validator(mode="after")
+    def _mode_fits(self) -> ChannelConfig:
+        if self.mode == "digest" and not self.schedule:
+            raise ValueError("a digest channel needs a schedule, e.g. \"0 7,13,19 * * *\"")
+        if self.mode == "instant" and self.schedule:
+            raise ValueError("schedule applies to digest channels only (set mode: digest)")
+        if self.mode == "digest" and self.max_per_hour is not None:
+            raise ValueError("max_per_hour applies to instant channels only")
+        return self
 
 
 class EntityConfig(_Model):
@@ -303,9 +352,29 @@ def parse_config(
         reported = {line.split(": ", 1)[0] for line in problems}
         problems.extend(e for e in _format_errors(exc) if e.split(": ", 1)[0] not in reported)
     problems.extend(_cross_check(raw))
+    if settings is not None and not problems:
+        problems.extend(_check_templates(settings))
     if problems or settings is None:
         raise ConfigError(problems)
     return settings
+
+
+def template_path(settings: Settings, template: str) -> Path:
+    """A channel template's path: relative ones are relative to the config file."""
+    path = Path(template).expanduser()
+    if path.is_absolute() or not settings.source:
+        return path
+    return Path(settings.source).parent / path
+
+
+def _check_templates(settings: Settings) -> Iterator[str]:
+    """Render each user template with sample data; report problems with their line."""
+    from monitor.notify.render import check_template  # late: notify is an edge
+
+    for name, channel in settings.channels.items():
+        if channel.template:
+            for problem in check_template(template_path(settings, channel.template)):
+                yield f"channels.{name}.template: {problem}"
 
 
 def _substitute(

@@ -142,3 +142,34 @@ class StoredArticle:
         return ArticleData(
             guid="", title=self.title, link=None, summary=self.summary, content=self.content, published=None
         ).text
+
+
+@dataclass(frozen=True)
+class MessageJob:
+    """A claimed digest or summary: its window and the hits it carries."""
+
+    id: int
+    channel: str
+    kind: str
+    window_start: datetime
+    window_end: datetime
+    attempts: int
+    hits: tuple[HitRecord, ...]
+    done_targets: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One outbox row as `monitor deliveries` lists it."""
+
+    id: int
+    channel: str
+    status: str
+    attempts: int
+    last_error: str | None
+    watchlist: str
+    title: str
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    message: str | None  # "digest #12" / "summary #3" when carried by one

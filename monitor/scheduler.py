@@ -18,6 +18,7 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from monitor.core.schedule import cron_trigger
 from monitor.service import Service
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 POLL_TICK_SECONDS = 5
 DISPATCH_TICK_SECONDS = 10
 HOUSEKEEPING_HOURS = 6
+# Held while the stop flag is set, and while a job reschedules another.
+STOPPING = threading.Lock()
 
 
 class _SkipNoise(logging.Filter):
@@ -41,8 +44,19 @@ def make_scheduler(service: Service) -> BackgroundScheduler:
         executors={"default": {"type": "threadpool", "max_workers": 4}},
     )
     now = datetime.now(UTC)
+
+    def poll_then_wake_dispatch() -> None:
+        if service.poll().new_hits:
+            # Instant alerts go out now, from the dispatch job's own thread,
+            # so a burst of alerts never delays the next poll. Under the
+            # lock, so it cannot race shutdown (modify_job would wait for the
+            # job store lock that a shutting-down scheduler holds).
+            with STOPPING:
+                if not service.stop.is_set():
+                    scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+
     scheduler.add_job(
-        _safely(service, "poll", lambda: _poll_and_dispatch(service)),
+        _safely(service, "poll", poll_then_wake_dispatch),
         "interval",
         seconds=POLL_TICK_SECONDS,
         id="poll",
@@ -55,6 +69,15 @@ def make_scheduler(service: Service) -> BackgroundScheduler:
         id="dispatch",
         next_run_time=now + timedelta(seconds=1),
     )
+    for name, channel in service.settings.channels.items():
+        if channel.mode == "digest" and channel.schedule:
+            # The dispatcher decides which window is due (a missed one too, on
+            # start); the cron job only wakes it on time.
+            scheduler.add_job(
+                _safely(service, f"digest {name}", service.dispatch),
+                cron_trigger(channel.schedule, channel.timezone),
+                id=f"digest:{name}",
+            )
     scheduler.add_job(
         _safely(service, "housekeeping", service.housekeeping),
         "interval",
@@ -64,12 +87,6 @@ def make_scheduler(service: Service) -> BackgroundScheduler:
     logging.getLogger("apscheduler.scheduler").addFilter(_SkipNoise())
     logging.getLogger("apscheduler.executors.default").addFilter(_SkipNoise())
     return scheduler
-
-
-def _poll_and_dispatch(service: Service) -> None:
-    summary = service.poll()
-    if summary.new_hits:
-        service.dispatch()  # instant alerts: don't wait for the dispatch tick
 
 
 def _safely(service: Service, name: str, job: object) -> object:
@@ -109,7 +126,8 @@ def run_daemon(service: Service, stop: threading.Event | None = None) -> None:
         while not stop.wait(1.0):
             pass
     finally:
-        service.stop.set()
+        with STOPPING:
+            service.stop.set()
         scheduler.shutdown(wait=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -9,7 +9,6 @@ A feed's failure is recorded on that feed and never stops the others.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import threading
@@ -20,14 +19,16 @@ from datetime import UTC, datetime
 
 from monitor.config import Settings
 from monitor.core.matcher import ArticleText, EntitySpec, Matcher, MatchResult, WatchlistSpec
-from monitor.core.schedule import next_poll, retry_at
+from monitor.core.schedule import next_poll
 from monitor.errors import FetchError
 from monitor.fetch.http import Fetcher, FetchSettings, USER_AGENT, run_fetches
 from monitor.fetch.parse import parse_feed
-from monitor.models import ArticleData, DeliveryJob, FeedRequest, FetchResult, NewHit
-from monitor.notify.render import medium_for, render_console, render_hit
+from monitor.delivery import Dispatcher, DispatchSummary, make_router
+from monitor.models import ArticleData, FeedRequest, FetchResult, NewHit
+from monitor.notify.render import render_console
 from monitor.notify.sender import Notifier
 from monitor.store.engine import make_engine
+from monitor.store.outbox import Outbox
 from monitor.store.repository import FeedSpec, Repository
 
 log = logging.getLogger(__name__)
@@ -52,18 +53,6 @@ class PollSummary:
     @property
     def feeds(self) -> int:
         return self.feeds_ok + self.not_modified + self.feeds_failed
-
-
-@dataclass
-class DispatchSummary:
-    sent: int = 0
-    failed: int = 0
-    gave_up: int = 0
-
-
-def target_id(url: str) -> str:
-    """A stable fingerprint of a channel URL, safe to store (no secret in it)."""
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
 def watchlist_specs(settings: Settings) -> list[WatchlistSpec]:
@@ -135,8 +124,9 @@ class Service:
             )
         )
         self._feeds = {feed.name: feed for feed in settings.feeds}
-        self._channels_of = {w.name: tuple(w.channels) for w in settings.watchlists}
-        self._dispatch_lock = threading.Lock()
+        self.route = make_router(settings)
+        self.outbox = Outbox(self.repo.engine)
+        self.dispatcher = Dispatcher(settings, self.outbox, self.notifier, self.clock, self.rng, self.stop)
         self.feed_ids = self.repo.sync_feeds(
             [FeedSpec(f.name, f.url) for f in settings.feeds], self.clock()
         )
@@ -196,7 +186,7 @@ class Service:
                 last_modified=result.headers.get("last-modified"),
                 feed_title=parsed.title,
                 match=lambda article: self._match(article, request.name, tags),
-                channels_of=lambda watchlist: self._channels_of.get(watchlist, ()),
+                route=self.route,
             )
         except FetchError as exc:
             self._record_failure(request, exc.reason, now, upcoming)
@@ -247,68 +237,8 @@ class Service:
     # --- delivery ----------------------------------------------------------------
 
     def dispatch(self) -> DispatchSummary:
-        """Send every due alert; failures are retried on later calls."""
-        summary = DispatchSummary()
-        if not self._dispatch_lock.acquire(blocking=False):
-            return summary  # another thread is dispatching; it will see our rows
-        try:
-            while not self.stop.is_set():
-                jobs = self.repo.claim_deliveries(self.clock(), self.settings.channels, limit=50)
-                if not jobs:
-                    break
-                for job in jobs:
-                    self._deliver(job, summary)
-        finally:
-            self._dispatch_lock.release()
-        if summary.sent or summary.failed:
-            log.info(
-                "dispatch: sent=%d failed=%d gave_up=%d",
-                summary.sent,
-                summary.failed,
-                summary.gave_up,
-            )
-        return summary
-
-    def _deliver(self, job: DeliveryJob, summary: DispatchSummary) -> None:
-        channel = self.settings.channels[job.channel]
-        done = set(job.done_targets)
-        reasons = []
-        for url in channel.urls:
-            key = target_id(url)
-            if key in done:
-                continue
-            result = self.notifier.send(url, render_hit(job.hit, medium_for(url)))
-            if result.ok:
-                done.add(key)
-            else:
-                reasons.append(result.reason)
-        now = self.clock()
-        if not reasons:
-            self.repo.mark_sent(job.id, now)
-            summary.sent += 1
-            log.info("channel=%r watchlist=%r alert sent: %s", job.channel, job.hit.watchlist, job.hit.title)
-            return
-        reason = "; ".join(reasons)
-        delivery = self.settings.delivery
-        again = retry_at(
-            now, job.attempts, delivery.max_attempts, delivery.retry_delay, delivery.max_retry_delay, self.rng
-        )
-        self.repo.mark_failed(job.id, reason, again, done)
-        summary.failed += 1
-        if again is None:
-            summary.gave_up += 1
-            log.error(
-                "channel=%r alert failed for good after %d attempts: %s", job.channel, job.attempts, reason
-            )
-        else:
-            log.warning(
-                "channel=%r alert failed (attempt %d of %d), retry at %s: %s",
-                job.channel,
-                job.attempts,
-                delivery.max_attempts,
-                again.strftime("%H:%M:%S"),
-                reason,
-            )
+        """Send every due alert, digest and summary; failures are retried on later calls."""
+        return self.dispatcher.dispatch()
 
     # --- replays -----------------------------------------------------------------
 
@@ -328,8 +258,10 @@ class Service:
         matcher = make_matcher(self.settings, watchlist) if watchlist else self.matcher
         summary = ReplaySummary()
         now = self.clock()
-        no_channels: Callable[[str], Sequence[str]] = lambda _name: ()
-        channels_of = (lambda name: self._channels_of.get(name, ())) if notify else no_channels
+        def no_alerts(_result: MatchResult) -> list[tuple[str, str]]:
+            return []
+
+        route = self.route if notify else no_alerts
         for batch in self.repo.iter_articles(since):
             if self.stop.is_set():
                 break
@@ -338,7 +270,7 @@ class Service:
                 tags = self._feed_tags.get(article.feed, frozenset())
                 text = ArticleText(article.title, article.text, article.feed, tags)
                 found.extend((article.id, result) for result in matcher.match(text))
-            added = self.repo.add_hits(found, now=now, channels_of=channels_of)
+            added = self.repo.add_hits(found, now=now, route=route)
             for new_hit in added:
                 name = new_hit.hit.watchlist
                 summary.new_hits[name] = summary.new_hits.get(name, 0) + 1

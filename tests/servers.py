@@ -583,6 +583,8 @@ class WebhookServer(_LoopbackHTTPServer):
             b"ok",
             {"Content-Type": "text/plain; charset=utf-8"},
         )
+        # Seconds to wait before answering each request (a slow provider).
+        self.delay = 0.0
 
     def fail_next(
         self,
@@ -624,6 +626,8 @@ class WebhookServer(_LoopbackHTTPServer):
     def _handle(self, handler: _Handler) -> None:
         request = self._record(handler)
         body = handler.read_body()
+        if self.delay:
+            self._released.wait(self.delay)
         parsed = None
         if "json" in request.headers.get("content-type", "").lower():
             try:

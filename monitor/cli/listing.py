@@ -53,8 +53,8 @@ def hit_dict(hit: HitRecord) -> dict[str, Any]:
     """One hit as JSON: the CSV fields plus why it matched (highlighted snippets, offsets)."""
     data = asdict(hit)
     data["terms"] = list(hit.terms)
-    data["published"] = _iso(hit.published)
-    data["found_at"] = _iso(hit.found_at)
+    data["published"] = iso(hit.published)
+    data["found_at"] = iso(hit.found_at)
     out = {key: data[key] for key in HIT_FIELDS}
     out["highlights"] = list(hit.snippets)
     out["spans"] = [{"field": f, "start": a, "end": b} for f, a, b in hit.spans]
@@ -74,10 +74,10 @@ def write_hits(hits: list[HitRecord], fmt: str, out: TextIO) -> None:
             writer.writerow(row)
     else:
         rows = [
-            [_short_time(h.found_at), h.watchlist, _clip(h.feed, 24), _clip(h.title, 70), ", ".join(h.terms)]
+            [short_time(h.found_at), h.watchlist, clip(h.feed, 24), clip(h.title, 70), ", ".join(h.terms)]
             for h in hits
         ]
-        _table(["found", "watchlist", "feed", "title", "terms"], rows, out)
+        table(["found", "watchlist", "feed", "title", "terms"], rows, out)
         out.write(f"{len(hits)} hit{'s' if len(hits) != 1 else ''}\n")
 
 
@@ -96,17 +96,17 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [
         [
-            _clip(h.name, 28),
+            clip(h.name, 28),
             feed_state(h),
-            _short_time(h.last_success_at),
+            short_time(h.last_success_at),
             str(h.consecutive_failures),
             str(h.articles),
-            _short_time(h.next_poll_at) if h.active else "-",
-            _clip(h.last_error or "", 60),
+            short_time(h.next_poll_at) if h.active else "-",
+            clip(h.last_error or "", 60),
         ]
         for h in health
     ]
-    _table(["feed", "state", "last success", "failures", "articles", "next poll", "last error"], rows, sys.stdout)
+    table(["feed", "state", "last success", "failures", "articles", "next poll", "last error"], rows, sys.stdout)
     return EXIT_OK
 
 
@@ -122,7 +122,7 @@ def _feed_dict(h: FeedHealth) -> dict[str, Any]:
     data = asdict(h)
     for key, value in data.items():
         if isinstance(value, datetime):
-            data[key] = _iso(value)
+            data[key] = iso(value)
     data["state"] = feed_state(h)
     return data
 
@@ -130,20 +130,20 @@ def _feed_dict(h: FeedHealth) -> dict[str, Any]:
 # --- formatting helpers -----------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def _short_time(value: datetime | None) -> str:
+def short_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def _clip(text: str, width: int) -> str:
+def clip(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _table(headers: list[str], rows: list[list[str]], out: TextIO) -> None:
+def table(headers: list[str], rows: list[list[str]], out: TextIO) -> None:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
     for row in rows:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import __version__
-from monitor.cli import listing, tuning
+from monitor.cli import delivering, listing, tuning
 from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, repository, settings_of
 from monitor.config import find_config, format_duration, redact_url
 from monitor.errors import ConfigError, MonitorError
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing.add_commands(sub, common)
     tuning.add_commands(sub, common)
+    delivering.add_commands(sub, common)
     return parser
 
 
@@ -105,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    if level != "debug":
+        # apprise logs each failed send as a warning; ours already says it,
+        # with the channel and the retry time.
+        handler.addFilter(lambda record: not (record.name.startswith("apprise") and record.levelno < logging.ERROR))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import apprise
 
 from monitor.notify.redact import privacy_url, scrub
-from monitor.notify.render import Message
+from monitor.notify.render import DEFAULT_LIMITS, Limits, Medium, Message, medium_for
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,7 @@ class Notifier:
         for attr in ("socket_connect_timeout", "socket_read_timeout"):
             if hasattr(plugin, attr):
                 setattr(plugin, attr, self.timeout)
-        body_format = (
-            apprise.NotifyFormat.MARKDOWN
-            if message.body_format == "markdown"
-            else apprise.NotifyFormat.TEXT
-        )
+        body_format = _FORMATS.get(message.body_format, apprise.NotifyFormat.TEXT)
         with apprise.LogCapture(level=logging.WARNING) as captured:
             try:
                 ok = plugin.notify(
@@ -59,6 +55,38 @@ class Notifier:
             return SendResult(True)
         reason = _last_reason(logged) or "the service refused the message"
         return SendResult(False, scrub(reason, [url]))
+
+
+_FORMATS = {
+    "text": apprise.NotifyFormat.TEXT,
+    "markdown": apprise.NotifyFormat.MARKDOWN,
+    # Email: apprise sends multipart/alternative, text/plain derived from the HTML.
+    "html": apprise.NotifyFormat.HTML,
+}
+
+
+def limits_for(url: str, medium: Medium | None = None) -> Limits:
+    """The medium's default limits narrowed to the apprise plugin's own.
+
+    `body_maxlen`/`title_maxlen` are what apprise would otherwise cut or
+    split at; cutting before rendering keeps markup whole. Email keeps its
+    generous default (apprise does not cut mail bodies). A plugin without
+    titles (title_maxlen 0) gets the title folded into the body: room is kept.
+    """
+    medium = medium or medium_for(url)
+    default = DEFAULT_LIMITS[medium]
+    try:
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    except Exception:  # noqa: BLE001 - an unusable URL fails at send time, with a reason
+        plugin = None
+    if plugin is None or medium is Medium.EMAIL:
+        return default
+    body_max = int(getattr(plugin, "body_maxlen", 0) or 0)
+    title_max = int(getattr(plugin, "title_maxlen", 0) or 0)
+    title = min(default.title, title_max) if title_max > 0 else default.title
+    if body_max > 0 and (title_max <= 0 or getattr(plugin, "overflow_amalgamate_title", False)):
+        body_max = max(body_max - title - 2, 100)  # the title shares the body's room
+    return Limits(title, min(default.body, body_max) if body_max > 0 else default.body)
 
 
 def _last_reason(logged: str) -> str:

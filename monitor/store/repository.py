@@ -10,32 +10,25 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.matcher import MatchResult
 from monitor.models import (
     ArticleData,
-    DeliveryJob,
     FeedHealth,
     FeedRequest,
     HitRecord,
     NewHit,
     StoredArticle,
 )
-from monitor.store.schema import (
-    ArticleRow,
-    DeliveryRow,
-    DeliveryStatus,
-    FeedRow,
-    HitRow,
-)
+from monitor.store.schema import ArticleRow, DeliveryRow, FeedRow, HitRow
 
 MAX_GUID = 512
-# A row left in "sending" this long belongs to a process that died mid-send.
-STALE_CLAIM = timedelta(minutes=10)
+# Which outbox rows a new hit gets: (channel, initial status) pairs.
+Router = Callable[[MatchResult], Sequence[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -151,7 +144,7 @@ class Repository:
         last_modified: str | None,
         feed_title: str | None,
         match: Callable[[ArticleData], Sequence[MatchResult]],
-        channels_of: Callable[[str], Sequence[str]],
+        route: Router,
     ) -> tuple[SaveResult, int]:
         """Store new articles, their hits and outbox rows in one transaction.
 
@@ -178,9 +171,10 @@ class Repository:
                 session.add(row)
                 session.flush()
                 for result in match(article):
-                    channels = tuple(channels_of(result.watchlist))
-                    hit = _add_hit(session, row.id, result, channels, now)
-                    new_hits.append(NewHit(_hit_record(hit, row, feed.name), channels))
+                    routes = tuple(route(result))
+                    hit = _add_hit(session, row.id, result, routes, now)
+                    channels = tuple(channel for channel, _ in routes)
+                    new_hits.append(NewHit(hit_record(hit, row, feed.name), channels))
             cleared = feed.consecutive_failures
             _mark_success(feed, now, next_poll_at)
             feed.etag, feed.last_modified = etag, last_modified
@@ -240,7 +234,7 @@ class Repository:
                 query = query.where(HitRow.watchlist == watchlist)
             if limit:
                 query = query.limit(limit)
-            return [_hit_record(hit, art, feed) for hit, art, feed in session.execute(query)]
+            return [hit_record(hit, art, feed) for hit, art, feed in session.execute(query)]
 
     # --- replays ---------------------------------------------------------------
 
@@ -293,11 +287,11 @@ class Repository:
         matches: Sequence[tuple[int, MatchResult]],
         *,
         now: datetime,
-        channels_of: Callable[[str], Sequence[str]],
+        route: Router,
     ) -> list[NewHit]:
         """Store hits found by a replay, skipping (article, watchlist) pairs already hit.
 
-        `channels_of` gives the channels to queue alerts for (none: store only).
+        `route` gives the outbox rows to queue (none: store only).
         """
         if not matches:
             return []
@@ -322,100 +316,12 @@ class Repository:
                 if (article_id, result.watchlist) in existing:
                     continue
                 existing.add((article_id, result.watchlist))
-                channels = tuple(channels_of(result.watchlist))
-                hit = _add_hit(session, article_id, result, channels, now)
+                routes = tuple(route(result))
+                hit = _add_hit(session, article_id, result, routes, now)
+                channels = tuple(channel for channel, _ in routes)
                 article, feed = articles[article_id]
-                added.append(NewHit(_hit_record(hit, article, feed), channels))
+                added.append(NewHit(hit_record(hit, article, feed), channels))
             return added
-
-    # --- deliveries ------------------------------------------------------------
-
-    def claim_deliveries(
-        self, now: datetime, channels: Iterable[str], limit: int = 100
-    ) -> list[DeliveryJob]:
-        """Mark due outbox rows as being sent and return them.
-
-        Due: pending with its next attempt time come, or claimed so long ago
-        that the process which claimed it must have died. Rows for channels
-        no longer configured are left alone.
-        """
-        names = list(channels)
-        if not names:
-            return []
-        with self._session.begin() as session:
-            query = (
-                select(DeliveryRow, HitRow, ArticleRow, FeedRow.name)
-                .join(HitRow, DeliveryRow.hit_id == HitRow.id)
-                .join(ArticleRow, HitRow.article_id == ArticleRow.id)
-                .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
-                .where(DeliveryRow.channel.in_(names))
-                .where(
-                    or_(
-                        (DeliveryRow.status == DeliveryStatus.PENDING)
-                        & (DeliveryRow.next_attempt_at <= now),
-                        (DeliveryRow.status == DeliveryStatus.SENDING)
-                        & (DeliveryRow.claimed_at < now - STALE_CLAIM),
-                    )
-                )
-                .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
-                .limit(limit)
-            )
-            if session.bind is not None and session.bind.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=DeliveryRow)
-            jobs = []
-            for delivery, hit, article, feed in session.execute(query):
-                delivery.status = DeliveryStatus.SENDING
-                delivery.claimed_at = now
-                delivery.attempts += 1
-                jobs.append(
-                    DeliveryJob(
-                        id=delivery.id,
-                        channel=delivery.channel,
-                        attempts=delivery.attempts,
-                        hit=_hit_record(hit, article, feed),
-                        done_targets=frozenset(delivery.done_targets or ()),
-                    )
-                )
-            return jobs
-
-    def mark_sent(self, delivery_id: int, now: datetime) -> None:
-        with self._session.begin() as session:
-            session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == delivery_id)
-                .values(status=DeliveryStatus.SENT, sent_at=now, last_error=None, claimed_at=None)
-            )
-
-    def mark_failed(
-        self,
-        delivery_id: int,
-        reason: str,
-        retry_at: datetime | None,
-        done_targets: Iterable[str] = (),
-    ) -> None:
-        """Record a failed attempt; `retry_at` None means no more attempts.
-
-        `done_targets` are the fingerprints of URLs that did accept it.
-        """
-        values: dict[str, object] = {
-            "last_error": reason[:2000],
-            "claimed_at": None,
-            "done_targets": sorted(done_targets),
-        }
-        if retry_at is None:
-            values["status"] = DeliveryStatus.FAILED
-        else:
-            values["status"] = DeliveryStatus.PENDING
-            values["next_attempt_at"] = retry_at
-        with self._session.begin() as session:
-            session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(values))
-
-    def delivery_counts(self) -> dict[str, int]:
-        with self._session.begin() as session:
-            rows = session.execute(
-                select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
-            )
-            return {status: int(count) for status, count in rows}
 
     def vacuum(self) -> None:
         """Housekeeping for SQLite: checkpoint the WAL and refresh statistics."""
@@ -432,9 +338,13 @@ class Repository:
 
 
 def _add_hit(
-    session: Session, article_id: int, result: MatchResult, channels: Sequence[str], now: datetime
+    session: Session,
+    article_id: int,
+    result: MatchResult,
+    routes: Sequence[tuple[str, str]],
+    now: datetime,
 ) -> HitRow:
-    """A hit row and its outbox rows (one per channel), in the caller's transaction."""
+    """A hit row and its outbox rows (one per routed channel), in the caller's transaction."""
     hit = HitRow(
         article_id=article_id,
         watchlist=result.watchlist,
@@ -447,12 +357,12 @@ def _add_hit(
     )
     session.add(hit)
     session.flush()
-    for channel in channels:
+    for channel, status in routes:
         session.add(
             DeliveryRow(
                 hit_id=hit.id,
                 channel=channel,
-                status=DeliveryStatus.PENDING,
+                status=status,
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -520,7 +430,7 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[start : start + size]
 
 
-def _hit_record(hit: HitRow, article: ArticleRow, feed: str) -> HitRecord:
+def hit_record(hit: HitRow, article: ArticleRow, feed: str) -> HitRecord:
     return HitRecord(
         id=hit.id,
         watchlist=hit.watchlist,

@@ -53,12 +53,22 @@ class Base(DeclarativeBase):
 
 
 class DeliveryStatus:
-    """The states of an outbox row."""
+    """The states of an outbox row (a delivery or a message).
+
+    pending → sending → sent, or back to pending with a retry time, or failed
+    for good. A delivery for a digest channel waits as `queued` until a digest
+    takes it; one over an instant channel's hourly cap waits as `held` until a
+    summary takes it. Either is then `batched` into that message, and sent or
+    failed with it.
+    """
 
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    QUEUED = "queued"
+    HELD = "held"
+    BATCHED = "batched"
 
 
 class FeedRow(Base):
@@ -131,6 +141,34 @@ class HitRow(Base):
     article: Mapped[ArticleRow] = relationship()
 
 
+class MessageRow(Base):
+    """A message carrying many hits to one channel: a digest or a storm summary.
+
+    Its window is recorded, unique per channel and kind, before it is sent,
+    so the same window is never sent twice.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "kind", "window_end", name="uq_messages_window"),
+        Index("ix_messages_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # "digest" | "summary"
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    done_targets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class DeliveryRow(Base):
     """The outbox: one alert of one hit to one channel, and its outcome."""
 
@@ -138,11 +176,16 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("hit_id", "channel", name="uq_deliveries_hit_channel"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_channel_sent", "channel", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(200))
+    # The digest or summary that carries this hit, if any.
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), default=None, index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -180,7 +180,7 @@ def test_endpoint_down_then_up_is_delivered_exactly_once(
     service.poll(all_feeds=True)
     first = service.dispatch()
     assert (first.sent, first.failed) == (0, 3)
-    counts = service.repo.delivery_counts()
+    counts = service.outbox.counts()
     assert counts == {"pending": 3}
     # Not due yet: nothing is attempted.
     webhook_server.start()
@@ -192,7 +192,7 @@ def test_endpoint_down_then_up_is_delivered_exactly_once(
     clock.advance(3600)
     assert service.dispatch().sent == 0
     assert len(webhook_server.posts_to("/hook")) == 3
-    assert service.repo.delivery_counts() == {"sent": 3}
+    assert service.outbox.counts() == {"sent": 3}
 
 
 def test_failed_send_is_given_up_after_max_attempts(feed_server, webhook_server, make_settings) -> None:
@@ -210,7 +210,7 @@ def test_failed_send_is_given_up_after_max_attempts(feed_server, webhook_server,
     assert (result.failed, result.gave_up) == (3, 3)
     clock.advance(86400)
     assert service.dispatch().failed == 0
-    assert service.repo.delivery_counts() == {"failed": 3}
+    assert service.outbox.counts() == {"failed": 3}
     assert len(webhook_server.attempts) == 6
 
 

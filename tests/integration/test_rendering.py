@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 
 from monitor.models import HitRecord
-from monitor.notify.render import Medium, medium_for, render_hit
+from monitor.notify.render import Medium, medium_for, render_alert, render_digest, render_hit
 from monitor.notify.sender import Notifier
 from tests.servers import SLACK_TOKENS
 
@@ -35,7 +35,11 @@ def evil_hit(**changes) -> HitRecord:
 def test_medium_is_chosen_by_url() -> None:
     assert medium_for("slack://T1/B2/C3") is Medium.SLACK
     assert medium_for("https://hooks.slack.com/services/T1/B2/C3") is Medium.SLACK
-    assert medium_for("mailtos://u:p@host") is Medium.TEXT
+    assert medium_for("mailtos://u:p@host") is Medium.EMAIL
+    assert medium_for("mailto://host:25/?to=a@b.example") is Medium.EMAIL
+    assert medium_for("discord://1234/token") is Medium.MARKDOWN
+    assert medium_for("https://discord.com/api/webhooks/1/x") is Medium.MARKDOWN
+    assert medium_for("mmost://host/token") is Medium.MARKDOWN
     assert medium_for("json://host/path") is Medium.TEXT
 
 
@@ -70,3 +74,57 @@ def test_failed_send_reports_the_reason_without_the_secret(webhook_server) -> No
     assert not result.ok
     assert "500" in result.reason
     assert "s3cretpass" not in result.reason
+
+
+def test_slack_payload_shape_for_an_alert(slack_webhook, webhook_server) -> None:
+    hit = evil_hit(title="Cartel *labs* hit", snippets=("the **cartel** said <!channel>",))
+    assert Notifier().send(slack_webhook, render_alert(hit, medium_for(slack_webhook))).ok
+    (post,) = webhook_server.posts_to("/slack/" + "/".join(SLACK_TOKENS))
+    assert post.json["mrkdwn"] is True
+    (attachment,) = post.json["attachments"]
+    assert attachment["title"] == "[cartels] Cartel *labs* hit"
+    text = attachment["text"]
+    assert text.startswith("*cartels*: <http://news.example.test/real-article|Cartel ")
+    assert "*cartel*" in text  # **term** arrives as Slack bold
+    assert "<!channel" not in json.dumps(post.json)
+
+
+def test_slack_digest_links_only_the_articles(slack_webhook, webhook_server) -> None:
+    hits = [
+        evil_hit(id=1),
+        evil_hit(id=2, watchlist="security", link="https://news.example.test/two", published=datetime(2026, 11, 27, 15, tzinfo=UTC)),
+        evil_hit(id=3, link="javascript:alert(1)"),
+    ]
+    start, end = datetime(2026, 11, 27, 13, tzinfo=UTC), datetime(2026, 11, 27, 19, tzinfo=UTC)
+    message = render_digest("desk", hits, start, end, Medium.SLACK)
+    assert message.title == "monitor digest: 3 hits (cartels 2, security 1)"
+    assert Notifier().send(slack_webhook, message).ok
+    (post,) = webhook_server.posts_to("/slack/" + "/".join(SLACK_TOKENS))
+    payload = json.dumps(post.json, ensure_ascii=False)
+    for control in ("<!channel", "<!here", "<!subteam", "<@U", "http://evil", "https://evil", "javascript:"):
+        assert control not in payload, control
+    assert sorted(re.findall(r"<(https?://[^|>]+)", payload)) == [
+        "http://news.example.test/real-article",
+        "https://news.example.test/two",
+    ]
+
+
+def test_discord_message_cannot_ping(webhook_server, monkeypatch) -> None:
+    from apprise.plugins.discord import NotifyDiscord
+
+    monkeypatch.setattr(NotifyDiscord, "notify_url", webhook_server.url("/discord"))
+    url = "discord://1234/abcdefgh"
+    assert medium_for(url) is Medium.MARKDOWN
+    hit = evil_hit(
+        title="@everyone <@123> <@&456> <#789> @here [click](https://evil.example)",
+        feed="@here news",
+        snippets=("**cartel** boss @everyone",),
+        link="https://news.example.test/@desk/story",
+    )
+    assert Notifier().send(url, render_alert(hit, Medium.MARKDOWN)).ok
+    (post,) = webhook_server.posts_to("/discord/1234/abcdefgh")
+    payload = json.dumps(post.json, ensure_ascii=False)
+    assert "@" not in payload and "allow_mentions" not in payload
+    assert not re.search(r"<[@#!]", payload)
+    assert re.findall(r"\]\((https?://[^)]+)\)", payload) == ["https://news.example.test/%40desk/story"]
+    assert "https://evil" not in payload

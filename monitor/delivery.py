@@ -1,0 +1,289 @@
+"""The dispatcher: turns outbox rows into sent alerts, digests and summaries.
+
+Owns delivery policy: which channel gets a hit and how (instant, digest,
+minimum score), storm control (at most `max_per_hour` single alerts per
+channel, the overflow summarised), opening digest windows on schedule and
+after a stop, sending to every URL of a channel once (a retry skips URLs that
+already accepted), retries with backoff, and giving up after max_attempts.
+Channels are dispatched in parallel, each in order, so one slow provider
+does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from monitor.config import ChannelConfig, Settings, template_path
+from monitor.core.matcher import MatchResult
+from monitor.core.schedule import last_fire, retry_at
+from monitor.models import DeliveryJob, HitRecord, MessageJob
+from monitor.notify.redact import privacy_url
+from monitor.notify.render import Message, medium_for, render_alert, render_digest, render_summary
+from monitor.notify.sender import Notifier, limits_for
+from monitor.store.outbox import Outbox
+from monitor.store.schema import DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+MAX_PARALLEL_CHANNELS = 4
+
+
+def target_id(url: str) -> str:
+    """A stable fingerprint of a channel URL, safe to store (no secret in it)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class DispatchSummary:
+    sent: int = 0
+    failed: int = 0
+    gave_up: int = 0
+    held: int = 0
+    messages: int = 0
+
+    def add(self, other: DispatchSummary) -> None:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.gave_up += other.gave_up
+        self.held += other.held
+        self.messages += other.messages
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    done: frozenset[str]
+    reasons: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.reasons
+
+
+def make_router(settings: Settings) -> Callable[[MatchResult], list[tuple[str, str]]]:
+    """Which outbox rows a new hit gets: per channel of its watchlist, unless
+    its score is under the channel's min_score; queued for digests."""
+    channels_of = {w.name: tuple(w.channels) for w in settings.watchlists}
+
+    def route(result: MatchResult) -> list[tuple[str, str]]:
+        routes = []
+        for name in channels_of.get(result.watchlist, ()):
+            channel = settings.channels[name]
+            if channel.min_score is not None and result.score < channel.min_score:
+                continue
+            status = DeliveryStatus.QUEUED if channel.mode == "digest" else DeliveryStatus.PENDING
+            routes.append((name, status))
+        return routes
+
+    return route
+
+
+class Dispatcher:
+    """Sends what the outbox holds; safe to call from several threads (one runs at a time)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        outbox: Outbox,
+        notifier: Notifier,
+        clock: Callable[[], datetime],
+        rng: random.Random,
+        stop: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.notifier = notifier
+        self.clock = clock
+        self.rng = rng
+        self.stop = stop
+        self._lock = threading.Lock()
+        self._templates = {
+            name: template_path(settings, ch.template)
+            for name, ch in settings.channels.items()
+            if ch.template
+        }
+
+    def dispatch(self) -> DispatchSummary:
+        """Open due digests and summaries, then send everything due, channel by channel."""
+        total = DispatchSummary()
+        if not self._lock.acquire(blocking=False):
+            return total  # another thread is dispatching; it will see our rows
+        try:
+            names = list(self.settings.channels)
+            if len(names) <= 1:
+                results = [self._dispatch_channel(name) for name in names]
+            else:
+                workers = min(MAX_PARALLEL_CHANNELS, len(names))
+                with ThreadPoolExecutor(workers, thread_name_prefix="dispatch") as pool:
+                    results = list(pool.map(self._dispatch_channel, names))
+            for result in results:
+                total.add(result)
+        finally:
+            self._lock.release()
+        if total.sent or total.failed or total.held or total.messages:
+            log.info(
+                "dispatch: sent=%d failed=%d gave_up=%d held=%d digests_or_summaries=%d",
+                total.sent,
+                total.failed,
+                total.gave_up,
+                total.held,
+                total.messages,
+            )
+        return total
+
+    # --- one channel -----------------------------------------------------------
+
+    def _dispatch_channel(self, name: str) -> DispatchSummary:
+        summary = DispatchSummary()
+        channel = self.settings.channels[name]
+        try:
+            self._open_due_messages(name, channel)
+            while not self.stop.is_set():
+                messages = self.outbox.claim_messages(name, self.clock(), self.settings.delivery.claim_timeout)
+                if not messages:
+                    break
+                for message in messages:
+                    self._send_message(name, channel, message, summary)
+            while not self.stop.is_set():
+                jobs = self.outbox.claim_deliveries(name, self.clock(), self.settings.delivery.claim_timeout)
+                if not jobs:
+                    break
+                self._send_deliveries(name, channel, jobs, summary)
+        except Exception:  # noqa: BLE001 - one channel's trouble must not stop the others
+            log.exception("channel=%r dispatch failed; will try again", name)
+        return summary
+
+    def _open_due_messages(self, name: str, channel: ChannelConfig) -> None:
+        now = self.clock()
+        if channel.mode == "digest" and channel.schedule:
+            oldest = self.outbox.oldest_waiting(name, DeliveryStatus.QUEUED)
+            if oldest is not None:
+                after = max(oldest, self.outbox.last_window_end(name, "digest") or oldest)
+                window_end = last_fire(channel.schedule, channel.timezone, after - timedelta(microseconds=1), now)
+                if window_end is not None and self.outbox.open_message(name, "digest", window_end, now):
+                    log.info("channel=%r digest window ending %s opened", name, window_end.isoformat())
+        if channel.max_per_hour is not None:
+            oldest = self.outbox.oldest_waiting(name, DeliveryStatus.HELD)
+            delay = timedelta(seconds=self.settings.delivery.summary_delay)
+            if oldest is not None and oldest <= now - delay:
+                self.outbox.open_message(name, "summary", now, now)
+
+    def _send_deliveries(
+        self, name: str, channel: ChannelConfig, jobs: Sequence[DeliveryJob], summary: DispatchSummary
+    ) -> None:
+        budget = None
+        if channel.max_per_hour is not None:
+            budget = channel.max_per_hour - self.outbox.sent_since(name, self.clock() - HOUR)
+        held: list[int] = []
+        for index, job in enumerate(jobs):
+            if self.stop.is_set():
+                # Shutting down: hand the rest back untouched, no attempt counted.
+                self.outbox.release([j.id for j in jobs[index:]])
+                break
+            if budget is not None and budget <= 0:
+                held.append(job.id)
+                continue
+            hit = job.hit
+
+            def render(url: str, hit: HitRecord = hit) -> Message:
+                return render_alert(
+                    hit,
+                    medium_for(url),
+                    tz=channel.timezone,
+                    template=self._templates.get(name),
+                    limits=limits_for(url),
+                    channel=name,
+                )
+
+            outcome = self._send(channel, job.done_targets, render)
+            if outcome.ok:
+                self.outbox.mark_sent(job.id, self.clock())
+                summary.sent += 1
+                if budget is not None:
+                    budget -= 1
+                log.info("channel=%r watchlist=%r alert sent: %s", name, job.hit.watchlist, job.hit.title)
+            else:
+                self._record_failure(name, job.id, job.attempts, outcome, summary, message=False)
+        if held:
+            self.outbox.hold(held)
+            summary.held += len(held)
+            log.info(
+                "channel=%r over %d alerts/hour: %d held for a summary", name, channel.max_per_hour, len(held)
+            )
+
+    def _send_message(self, name: str, channel: ChannelConfig, job: MessageJob, summary: DispatchSummary) -> None:
+        render = render_digest if job.kind == "digest" else render_summary
+        tz = channel.timezone
+        template = self._templates.get(name)
+        outcome = self._send(
+            channel,
+            job.done_targets,
+            lambda url: render(
+                name,
+                job.hits,
+                job.window_start,
+                job.window_end,
+                medium_for(url),
+                tz=tz,
+                template=template,
+                limits=limits_for(url),
+            ),
+        )
+        if outcome.ok:
+            self.outbox.mark_message_sent(job.id, self.clock())
+            summary.messages += 1
+            log.info("channel=%r %s sent with %d hits", name, job.kind, len(job.hits))
+        else:
+            self._record_failure(name, job.id, job.attempts, outcome, summary, message=True)
+
+    def _send(
+        self, channel: ChannelConfig, done: frozenset[str], render: Callable[[str], Message]
+    ) -> SendOutcome:
+        """Send to each URL of the channel that has not accepted it yet."""
+        accepted = set(done)
+        reasons = []
+        for url in channel.urls:
+            key = target_id(url)
+            if key in accepted:
+                continue
+            result = self.notifier.send(url, render(url))
+            if result.ok:
+                accepted.add(key)
+            else:
+                reasons.append(f"{privacy_url(url)}: {result.reason}")
+        return SendOutcome(frozenset(accepted), tuple(reasons))
+
+    def _record_failure(
+        self, name: str, row_id: int, attempts: int, outcome: SendOutcome, summary: DispatchSummary, *, message: bool
+    ) -> None:
+        delivery = self.settings.delivery
+        now = self.clock()
+        again = retry_at(
+            now, attempts, delivery.max_attempts, delivery.retry_delay, delivery.max_retry_delay, self.rng
+        )
+        reason = "; ".join(outcome.reasons)
+        mark = self.outbox.mark_message_failed if message else self.outbox.mark_failed
+        mark(row_id, reason, again, outcome.done)
+        summary.failed += 1
+        what = "digest/summary" if message else "alert"
+        if again is None:
+            summary.gave_up += 1
+            log.error("channel=%r %s failed for good after %d attempts: %s", name, what, attempts, reason)
+        else:
+            log.warning(
+                "channel=%r %s failed (attempt %d of %d), retry at %s: %s",
+                name,
+                what,
+                attempts,
+                delivery.max_attempts,
+                again.astimezone(ZoneInfo("UTC")).strftime("%H:%M:%S"),
+                reason,
+            )
