@@ -154,12 +154,27 @@ class PollSettings(_Model):
     """How feeds are fetched."""
 
     interval: Duration = 900.0
+    min_interval: Duration = 300.0
+    max_interval: Duration = 86400.0
     timeout: Duration = 30.0
     connect_timeout: Duration = 10.0
-    concurrency: int = Field(default=10, ge=1, le=200)
+    deadline: Duration | None = None
+    concurrency: int = Field(default=10, ge=1, le=500)
+    per_host: int = Field(default=2, ge=1, le=100)
+    host_delay: Duration | Literal[0] = 0.5
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_entries: int = Field(default=500, ge=1)
     jitter: float = Field(default=0.1, ge=0, le=0.5)
+    quiet_after: Duration = 7 * 86400.0
+    alert_after: Duration = 86400.0
+    parse_workers: int | None = Field(default=None, ge=0, le=64)
     user_agent: str | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PollSettings:
+        if self.min_interval > self.max_interval:
+            raise ValueError("min_interval is longer than max_interval")
+        return self
 
 
 class DeliverySettings(_Model):
@@ -181,6 +196,7 @@ class FeedConfig(_Model):
     url: HttpUrl
     tags: Tags = ()
     interval: Duration | None = None
+    quiet_after: Duration | None = None
 
 
 def _cron(value: str) -> str:
@@ -292,10 +308,14 @@ class Settings(_Model):
     channels: dict[Name, ChannelConfig] = {}
     entities: dict[Name, EntityConfig] = {}
     watchlists: tuple[WatchlistConfig, ...] = ()
+    admin_channel: Name | None = None
     source: str = Field(default="", exclude=True)
 
     def feed_interval(self, feed: FeedConfig) -> float:
         return feed.interval if feed.interval is not None else self.poll.interval
+
+    def quiet_after(self, feed: FeedConfig) -> float:
+        return feed.quiet_after if feed.quiet_after is not None else self.poll.quiet_after
 
 
 # --- loading -------------------------------------------------------------------
@@ -460,6 +480,10 @@ def _cross_check(raw: Mapping[str, Any]) -> Iterator[str]:
     yield from _duplicates("feeds", "name", feeds, "feed name")
     yield from _duplicates("feeds", "url", feeds, "URL")
     yield from _duplicates("watchlists", "name", watchlists, "watchlist name")
+    admin = raw.get("admin_channel")
+    if isinstance(admin, str) and admin not in channels:
+        known = ", ".join(sorted(map(str, channels))) or "none defined"
+        yield f"admin_channel: unknown channel {admin!r} (known: {known})"
     feed_tags = {t for f in feeds.values() for t in _strings(f.get("tags"))}
     raw_entities = raw.get("entities")
     entity_names = set(map(str, raw_entities)) if isinstance(raw_entities, dict) else set()

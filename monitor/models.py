@@ -20,6 +20,11 @@ class FeedRequest:
     url: str
     etag: str | None = None
     last_modified: str | None = None
+    failures: int = 0
+    unchanged_polls: int = 0
+    failing_since: datetime | None = None
+    admin_alerted: bool = False
+    polled: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,10 @@ class FetchResult:
     headers: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     elapsed: float = 0.0
+    # Where a 301/308 chain says the feed now lives (None: it has not moved).
+    permanent_url: str | None = None
+    # Seconds a 429/503 asked us to wait.
+    retry_after: float | None = None
 
     @property
     def not_modified(self) -> bool:
@@ -70,6 +79,10 @@ class ParsedFeed:
     title: str
     articles: tuple[ArticleData, ...]
     warning: str | None = None
+    # The publisher's own timing hints: RSS <ttl> (minutes), sy:updatePeriod/Frequency.
+    ttl: str | None = None
+    update_period: str | None = None
+    update_frequency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,10 @@ class FeedHealth:
     consecutive_failures: int
     articles: int
     next_poll_at: datetime | None
+    disabled_reason: str | None = None
+    last_new_article_at: datetime | None = None
+    first_seen: datetime | None = None
+    interval: float | None = None
 
 
 @dataclass(frozen=True)

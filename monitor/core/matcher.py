@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from monitor.core.query.ast import EntitySpec, Node, Or, QueryError, Term
 from monitor.core.query.compile import KeyTable, Program, build_watchlist, phrase_words
 from monitor.core.query.explain import ArticleLike, Explanation, explain_nodes
-from monitor.core.query.evaluate import Leaf
 from monitor.core.query.fields import ArticleFields
 from monitor.core.query.parser import parse
-from monitor.core.query.report import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, SNIPPET_WIDTH, TITLE_WEIGHT, hits_of, report
+from monitor.core.query.report import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, SNIPPET_WIDTH, TITLE_WEIGHT, hits_of, report, report_one
 
 __all__ = [
     "ArticleText",
@@ -155,41 +154,29 @@ class Matcher:
         fields = ArticleFields(article.title, article.text, article.feed, article.tags)
         candidates, ctx = self._program.presearch(fields)
         watchlists = self._program.watchlists
-        matched: list[tuple[str, list[Leaf]]] = []
-        wanted: tuple[set[int], set[int]] = (set(), set())
+        tags = article.tags
+        results: list[MatchResult] = []
         for index in candidates:
             watchlist = watchlists[index]
-            if watchlist.tags and not (watchlist.tags & article.tags):
+            if watchlist.tags and not (watchlist.tags & tags):
                 continue
             occs = watchlist.node.occurrences(ctx)
-            if occs:
-                leaves = [leaf for occ in occs for leaf in occ[3]]
-                matched.append((watchlist.name, leaves))
-                for _, f, start, end, is_char in leaves:
-                    if not is_char:
-                        wanted[f].add(start)
-                        wanted[f].add(end - 1)
-        # Offsets of every matched word, in one pass per field.
-        for f, indexes in enumerate(wanted):
-            if indexes:
-                fields.fields[f].spans(indexes)
-        results: list[MatchResult] = []
-        for name, leaves in matched:
-            hits = hits_of(leaves, fields)
-            if not hits:  # matched only through feed:/tag:/NOT: nothing to show
-                results.append(MatchResult(name, (), _fallback_snippet(fields), 0.0))
+            if not occs:
                 continue
-            rep = report(hits, fields)
-            results.append(
-                MatchResult(
-                    watchlist=name,
-                    terms=rep.terms,
-                    snippet=rep.snippet,
-                    score=rep.score,
-                    spans=tuple(Span(f, s, e) for f, s, e in rep.spans),
-                    snippets=rep.snippets,
-                )
-            )
+            if len(occs) == 1 and len(occs[0][3]) == 1 and occs[0][0] >= 0 and fields.fields[occs[0][0]].exact:
+                # One word or phrase found once (the common case): its stream
+                # offsets are its character offsets.
+                label, f, start, end, _ = occs[0][3][0]
+                rep = report_one(f, start, end, label, fields)
+            else:
+                hits = hits_of([leaf for occ in occs for leaf in occ[3]], fields)
+                if not hits:  # matched only through feed:/tag:/NOT: nothing to show
+                    results.append(MatchResult(watchlist.name, (), _fallback_snippet(fields), 0.0))
+                    continue
+                rep = report(hits, fields)
+            terms, spans, score, snippet, snippets = rep
+            span_objects = (Span(*spans[0]),) if len(spans) == 1 else tuple([Span(*span) for span in spans])
+            results.append(MatchResult(watchlist.name, terms, snippet, score, span_objects, snippets))
         return results
 
 

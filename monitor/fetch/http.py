@@ -1,25 +1,31 @@
 """Fetching feed bodies over HTTP with httpx.
 
-Owns the network side of polling: one shared async client, a concurrency
-bound, connect/read timeouts plus a hard deadline per fetch, a body size
-cap, conditional GET with the stored validators, and turning every failure
-into a one-line reason. It never parses: the body goes to `fetch.parse`.
+Owns the network side of polling: one shared async client (connection
+reuse across cycles) on an event loop of its own, a global concurrency bound
+and a per-host bound with a politeness delay, connect/read timeouts plus a
+hard deadline per fetch, bounded decompression, conditional GET with the
+stored validators, what redirects and Retry-After say, and turning every
+failure into a one-line reason. It never parses: bodies go to `fetch.parse`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import socket
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import httpx
 
 from monitor import __version__
+from monitor.fetch.decode import ACCEPT_ENCODING, DecodeError, TooLarge, make_decoder
 from monitor.models import FeedRequest, FetchResult
 
 log = logging.getLogger(__name__)
@@ -30,90 +36,160 @@ ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"
 )
 MAX_REDIRECTS = 5
+PERMANENT = (301, 308)
+_DONE = object()
 
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Limits for one fetch."""
+    """Limits for fetching."""
 
     timeout: float = 30.0
     connect_timeout: float = 10.0
+    total_timeout: float | None = None  # default: timeout + connect_timeout
     max_bytes: int = 10 * 1024 * 1024
     concurrency: int = 10
+    per_host: int = 2
+    host_delay: float = 0.5
     user_agent: str = USER_AGENT
 
-
-class BodyTooLarge(Exception):
-    pass
+    @property
+    def deadline(self) -> float:
+        return self.total_timeout or (self.timeout + self.connect_timeout)
 
 
 class Fetcher:
-    """Fetches many feeds concurrently under a bound; one result per feed."""
+    """Fetches many feeds concurrently; one result per feed, as each completes.
+
+    The client and its event loop live as long as the fetcher, so
+    connections to a publisher are reused from one cycle to the next.
+    """
 
     def __init__(self, settings: FetchSettings) -> None:
         self.settings = settings
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._start_lock = threading.Lock()
 
-    def _client(self) -> httpx.AsyncClient:
-        s = self.settings
-        return httpx.AsyncClient(
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
-            headers={"User-Agent": s.user_agent, "Accept": ACCEPT},
-            limits=httpx.Limits(
-                max_connections=max(s.concurrency, 1),
-                max_keepalive_connections=max(s.concurrency, 1),
-            ),
-            trust_env=False,
-        )
+    # --- lifecycle ---------------------------------------------------------
 
-    async def fetch_all(
-        self,
-        requests: Sequence[FeedRequest],
-        stop: threading.Event | None = None,
-    ) -> AsyncIterator[FetchResult]:
-        """Yield each feed's result as soon as it is in, until all are or `stop` is set."""
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._start_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="fetch-loop", daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            s = self.settings
+            self._client = httpx.AsyncClient(
+                follow_redirects=True,
+                max_redirects=MAX_REDIRECTS,
+                timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
+                headers={"User-Agent": s.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
+                limits=httpx.Limits(
+                    max_connections=max(s.concurrency, 1),
+                    max_keepalive_connections=max(s.concurrency, 1),
+                    keepalive_expiry=60,
+                ),
+                trust_env=False,
+            )
+        return self._client
+
+    def close(self) -> None:
+        """Close connections and stop the loop (the fetcher can start again later)."""
+        loop = self._loop
+        if loop is None:
+            return
+        if self._client is not None:
+            client, self._client = self._client, None
+            asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        loop.close()
+        self._loop = self._thread = None
+
+    # --- fetching ----------------------------------------------------------
+
+    def fetch(
+        self, requests: Sequence[FeedRequest], stop: threading.Event | None = None, idle: float | None = None
+    ) -> Iterator[FetchResult | None]:
+        """Yield each feed's result as it completes, until all are in or `stop` is set.
+
+        With `idle`, None is yielded whenever nothing arrived for that many
+        seconds, so the caller can do other work (finish parsed feeds) while
+        a slow feed is still being fetched.
+        """
         if not requests:
             return
-        semaphore = asyncio.Semaphore(self.settings.concurrency)
-        async with self._client() as client:
-
-            async def bounded(request: FeedRequest) -> FetchResult:
-                async with semaphore:
-                    if stop is not None and stop.is_set():
-                        raise asyncio.CancelledError
-                    return await self.fetch_one(client, request)
-
-            tasks = [asyncio.create_task(bounded(r)) for r in requests]
-            pending = set(tasks)
+        loop = self._ensure_loop()
+        results: queue.Queue[object] = queue.Queue()
+        future = asyncio.run_coroutine_threadsafe(self._fetch_all(requests, stop, results.put), loop)
+        try:
+            while True:
+                try:
+                    item = results.get(timeout=idle)
+                except queue.Empty:
+                    yield None
+                    continue
+                if item is _DONE:
+                    break
+                assert isinstance(item, FetchResult)
+                yield item
+        finally:
+            if not future.done():
+                future.cancel()
             try:
-                while pending:
-                    done, pending = await asyncio.wait(
-                        pending, timeout=0.25, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for task in done:
-                        if not task.cancelled():
-                            yield task.result()
+                future.result(timeout=10)
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - cancelled on purpose
+                pass
+
+    async def _fetch_all(
+        self, requests: Sequence[FeedRequest], stop: threading.Event | None, put: Callable[[object], None]
+    ) -> None:
+        client = self._get_client()
+        overall = asyncio.Semaphore(self.settings.concurrency)
+        hosts: dict[str, asyncio.Semaphore] = {}
+
+        async def bounded(request: FeedRequest) -> None:
+            host = urlsplit(request.url).netloc.lower()
+            per_host = hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host))
+            async with per_host:
+                async with overall:
                     if stop is not None and stop.is_set():
-                        break
-            finally:
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
+                        return
+                    put(await self.fetch_one(client, request))
+                if self.settings.host_delay:
+                    # Politeness: the host's slot stays taken a moment longer.
+                    await asyncio.sleep(self.settings.host_delay)
+
+        tasks = [asyncio.create_task(bounded(r)) for r in requests]
+        try:
+            pending = set(tasks)
+            while pending:
+                _, pending = await asyncio.wait(pending, timeout=0.25)
+                if stop is not None and stop.is_set():
+                    break
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            put(_DONE)
 
     async def fetch_one(self, client: httpx.AsyncClient, request: FeedRequest) -> FetchResult:
         """Fetch one feed within a hard deadline; never raises for network trouble."""
         started = time.monotonic()
-        deadline = self.settings.timeout + self.settings.connect_timeout
+        deadline = self.settings.deadline
 
-        def failed(reason: str, status: int | None = None, url: str | None = None) -> FetchResult:
-            return FetchResult(
-                request=request,
-                status=status,
-                final_url=url or request.url,
-                error=reason,
-                elapsed=time.monotonic() - started,
-            )
+        def result(**fields: object) -> FetchResult:
+            fields.setdefault("final_url", request.url)
+            fields.setdefault("status", None)
+            return FetchResult(request=request, elapsed=time.monotonic() - started, **fields)  # type: ignore[arg-type]
 
         headers = {}
         if request.etag:
@@ -124,62 +200,93 @@ class Fetcher:
             async with asyncio.timeout(deadline):
                 async with client.stream("GET", request.url, headers=headers) as response:
                     final_url = str(response.url)
+                    moved = permanent_location(request.url, response)
+                    common = {
+                        "status": response.status_code,
+                        "final_url": final_url,
+                        "headers": dict(response.headers),
+                        "permanent_url": moved,
+                    }
                     if response.status_code == 304:
-                        return FetchResult(
-                            request=request,
-                            status=304,
-                            final_url=final_url,
-                            headers=dict(response.headers),
-                            elapsed=time.monotonic() - started,
-                        )
+                        return result(**common)
                     if response.status_code >= 400:
                         reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
-                        return failed(reason, response.status_code, final_url)
+                        return result(error=reason, retry_after=retry_after(response.headers), **common)
                     if response.status_code >= 300:
-                        return failed(f"HTTP {response.status_code} without a usable redirect")
-                    body = await _read_capped(response, self.settings.max_bytes)
-                    return FetchResult(
-                        request=request,
-                        status=response.status_code,
-                        final_url=final_url,
-                        body=body,
-                        headers=dict(response.headers),
-                        elapsed=time.monotonic() - started,
-                    )
+                        return result(error=f"HTTP {response.status_code} without a usable redirect", **common)
+                    body = await read_bounded(response, self.settings.max_bytes)
+                    return result(body=body, **common)
         except TimeoutError:
-            return failed(f"timed out after {deadline:g}s")
-        except BodyTooLarge:
-            return failed(f"body larger than {self.settings.max_bytes} bytes")
+            return result(error=f"timed out after {deadline:g}s")
+        except TooLarge:
+            return result(error=f"body larger than {self.settings.max_bytes} bytes")
+        except DecodeError as exc:
+            return result(error=str(exc))
         except httpx.TooManyRedirects:
-            return failed(f"more than {MAX_REDIRECTS} redirects")
-        except httpx.ConnectTimeout:
-            return failed("connect timed out")
-        except httpx.ReadTimeout:
-            return failed("read timed out")
-        except httpx.TimeoutException:
-            return failed("timed out")
-        except httpx.ConnectError as exc:
-            return failed(_connect_reason(exc))
+            return result(error=f"more than {MAX_REDIRECTS} redirects")
         except httpx.UnsupportedProtocol as exc:
-            return failed(f"unsupported URL: {_short(exc)}")
-        except httpx.DecodingError as exc:
-            return failed(f"bad content encoding: {_short(exc)}")
+            return result(error=f"refused a redirect to a non-http(s) URL ({_short(exc)})")
+        except httpx.ConnectTimeout:
+            return result(error="connect timed out")
+        except httpx.ReadTimeout:
+            return result(error="read timed out")
+        except httpx.TimeoutException:
+            return result(error="timed out")
+        except httpx.ConnectError as exc:
+            return result(error=_connect_reason(exc))
         except httpx.HTTPError as exc:
-            return failed(f"{type(exc).__name__}: {_short(exc)}")
+            return result(error=f"{type(exc).__name__}: {_short(exc)}")
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
+    """The body, decoded by its Content-Encoding, never more than `max_bytes` of either form."""
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise BodyTooLarge
+        raise TooLarge
+    decoder = make_decoder(response.headers.get("Content-Encoding"))
     chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > max_bytes:
-            raise BodyTooLarge
-        chunks.append(chunk)
+    raw = size = 0
+    async for chunk in response.aiter_raw():
+        raw += len(chunk)
+        if raw > max_bytes:
+            raise TooLarge
+        out = decoder.feed(chunk, max_bytes - size)
+        size += len(out)
+        chunks.append(out)
+    chunks.append(decoder.flush(max_bytes - size))
     return b"".join(chunks)
+
+
+def permanent_location(requested: str, response: httpx.Response) -> str | None:
+    """Where a feed has permanently moved: the URL after the leading 301/308 redirects.
+
+    A temporary redirect (302, 303, 307) in the chain ends what counts as
+    permanent, so the stored URL only ever follows permanent moves.
+    """
+    if not response.history:
+        return None
+    moved = None
+    urls = [str(r.url) for r in response.history[1:]] + [str(response.url)]
+    for redirect, target in zip(response.history, urls, strict=True):
+        if redirect.status_code not in PERMANENT:
+            break
+        moved = target
+    return moved if moved and moved != requested else None
+
+
+def retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds a Retry-After header asks us to wait (seconds or an HTTP date)."""
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
 
 
 def _connect_reason(exc: httpx.ConnectError) -> str:
@@ -213,14 +320,7 @@ def run_fetches(
     handle: Callable[[FetchResult], None],
     stop: threading.Event | None = None,
 ) -> None:
-    """Fetch `requests` concurrently and hand each result to `handle` as it arrives.
-
-    `handle` (parse + store) runs in a worker thread so the event loop keeps
-    fetching; results are handled one at a time, in arrival order.
-    """
-
-    async def main() -> None:
-        async for result in fetcher.fetch_all(requests, stop):
-            await asyncio.to_thread(handle, result)
-
-    asyncio.run(main())
+    """Fetch `requests` and hand each result to `handle` in this thread, as they arrive."""
+    for result in fetcher.fetch(requests, stop):
+        if result is not None:
+            handle(result)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.matcher import MatchResult
+from monitor.core.polling import Decision
 from monitor.models import (
     ArticleData,
     FeedHealth,
@@ -67,7 +68,9 @@ class Repository:
         """Make the feed rows match the configuration; returns name → id.
 
         Feeds no longer configured are kept (with their articles) but marked
-        inactive; a changed URL replaces the stored one and its validators.
+        inactive. A feed whose configured URL changed starts afresh from the
+        new URL (validators cleared, re-enabled if it was disabled); one whose
+        configured URL is unchanged keeps where a permanent redirect took it.
         """
         with self._session.begin() as session:
             rows = {row.name: row for row in session.scalars(select(FeedRow))}
@@ -75,12 +78,13 @@ class Repository:
             for feed in feeds:
                 row = rows.get(feed.name)
                 if row is None:
-                    row = FeedRow(name=feed.name, url=feed.url, created_at=now, active=True)
+                    row = FeedRow(name=feed.name, url=feed.url, config_url=feed.url, created_at=now, active=True)
                     session.add(row)
                     rows[feed.name] = row
-                elif row.url != feed.url:
-                    row.url, row.etag, row.last_modified = feed.url, None, None
-                    row.consecutive_failures, row.next_poll_at = 0, None
+                elif (row.config_url or row.url) != feed.url:
+                    row.url, row.config_url, row.etag, row.last_modified = feed.url, feed.url, None, None
+                    row.consecutive_failures, row.next_poll_at, row.failing_since = 0, None, None
+                    row.disabled_reason, row.unchanged_polls = None, 0
                 row.active = True
             for name, row in rows.items():
                 if name not in wanted:
@@ -93,7 +97,7 @@ class Repository:
         with self._session.begin() as session:
             query = (
                 select(FeedRow)
-                .where(FeedRow.active.is_(True))
+                .where(FeedRow.active.is_(True), FeedRow.disabled_reason.is_(None))
                 .where(or_(FeedRow.next_poll_at.is_(None), FeedRow.next_poll_at <= now))
                 .order_by(FeedRow.next_poll_at.is_not(None), FeedRow.next_poll_at, FeedRow.id)
             )
@@ -104,34 +108,46 @@ class Repository:
     def active_feeds(self) -> list[FeedRequest]:
         """Every active feed, due or not (for `poll --once`)."""
         with self._session.begin() as session:
-            query = select(FeedRow).where(FeedRow.active.is_(True)).order_by(FeedRow.id)
+            query = (
+                select(FeedRow)
+                .where(FeedRow.active.is_(True), FeedRow.disabled_reason.is_(None))
+                .order_by(FeedRow.id)
+            )
             return [_request(row) for row in session.scalars(query)]
 
-    def next_poll_times(self) -> dict[str, datetime | None]:
-        with self._session.begin() as session:
-            rows = session.execute(select(FeedRow.name, FeedRow.next_poll_at))
-            return {name: when for name, when in rows}
-
-    def record_failure(
-        self, feed_id: int, reason: str, now: datetime, next_poll_at: datetime
-    ) -> tuple[int, str | None]:
-        """Record a failed poll; returns (consecutive failures, previous error)."""
+    def record_failure(self, feed_id: int, reason: str, now: datetime, decision: Decision) -> None:
+        """Record a failed poll and when to try again (or that the feed is disabled)."""
         with self._session.begin() as session:
             row = session.get_one(FeedRow, feed_id)
-            previous = row.last_error if row.consecutive_failures else None
             row.last_polled_at = now
             row.last_error, row.last_error_at = reason[:2000], now
-            row.consecutive_failures += 1
-            row.next_poll_at = next_poll_at
-            return row.consecutive_failures, previous
+            _apply(row, decision)
+            if decision.disable_reason:
+                row.disabled_reason = decision.disable_reason
 
-    def record_not_modified(self, feed_id: int, now: datetime, next_poll_at: datetime) -> int:
-        """A 304: the feed is healthy and unchanged; returns failures cleared."""
+    def record_not_modified(self, feed_id: int, now: datetime, decision: Decision) -> None:
+        """A 304: the feed is healthy and unchanged."""
         with self._session.begin() as session:
             row = session.get_one(FeedRow, feed_id)
-            cleared = row.consecutive_failures
-            _mark_success(row, now, next_poll_at)
-            return cleared
+            _mark_success(row, now, decision)
+
+    def move_feed(self, feed_id: int, url: str) -> None:
+        """A permanent redirect: fetch from `url` from now on."""
+        with self._session.begin() as session:
+            session.get_one(FeedRow, feed_id).url = url
+
+    def set_admin_alerted(self, feed_id: int, alerted: bool) -> None:
+        with self._session.begin() as session:
+            session.get_one(FeedRow, feed_id).admin_alerted = alerted
+
+    def enable_feed(self, name: str) -> bool:
+        """Clear a feed's disabled state so it is polled again; False if unknown."""
+        with self._session.begin() as session:
+            row = session.scalar(select(FeedRow).where(FeedRow.name == name))
+            if row is None:
+                return False
+            row.disabled_reason, row.next_poll_at, row.consecutive_failures = None, None, 0
+            return True
 
     def save_entries(
         self,
@@ -139,18 +155,18 @@ class Repository:
         articles: Sequence[ArticleData],
         *,
         now: datetime,
-        next_poll_at: datetime,
+        decide: Callable[[int], Decision],
         etag: str | None,
         last_modified: str | None,
         feed_title: str | None,
         match: Callable[[ArticleData], Sequence[MatchResult]],
         route: Router,
-    ) -> tuple[SaveResult, int]:
+    ) -> SaveResult:
         """Store new articles, their hits and outbox rows in one transaction.
 
         An article already stored for this feed under the same guid, or
-        anywhere under the same link, is not new. Returns the result and the
-        number of consecutive failures this success cleared.
+        anywhere under the same link, is not new. `decide` turns the number
+        of new articles into the feed's next state.
         """
         with self._session.begin() as session:
             feed = session.get_one(FeedRow, feed_id)
@@ -175,14 +191,13 @@ class Repository:
                     hit = _add_hit(session, row.id, result, routes, now)
                     channels = tuple(channel for channel, _ in routes)
                     new_hits.append(NewHit(hit_record(hit, row, feed.name), channels))
-            cleared = feed.consecutive_failures
-            _mark_success(feed, now, next_poll_at)
+            _mark_success(feed, now, decide(len(fresh)))
             feed.etag, feed.last_modified = etag, last_modified
             if feed_title:
                 feed.title = feed_title[:1024]
             if fresh:
                 feed.last_new_article_at = now
-            return SaveResult(len(fresh), tuple(new_hits)), cleared
+            return SaveResult(len(fresh), tuple(new_hits))
 
     def article_count(self) -> int:
         with self._session.begin() as session:
@@ -208,6 +223,10 @@ class Repository:
                     consecutive_failures=row.consecutive_failures,
                     articles=int(counts.get(row.id, 0)),
                     next_poll_at=row.next_poll_at,
+                    disabled_reason=row.disabled_reason,
+                    last_new_article_at=row.last_new_article_at,
+                    first_seen=row.created_at,
+                    interval=row.interval_seconds,
                 )
                 for row in rows
             ]
@@ -383,14 +402,32 @@ def _stored(article: ArticleRow, feed: str) -> StoredArticle:
 
 
 def _request(row: FeedRow) -> FeedRequest:
-    return FeedRequest(row.id, row.name, row.url, row.etag, row.last_modified)
+    return FeedRequest(
+        row.id,
+        row.name,
+        row.url,
+        row.etag,
+        row.last_modified,
+        failures=row.consecutive_failures,
+        unchanged_polls=row.unchanged_polls,
+        failing_since=row.failing_since,
+        admin_alerted=row.admin_alerted,
+        polled=row.last_polled_at is not None,
+    )
 
 
-def _mark_success(row: FeedRow, now: datetime, next_poll_at: datetime) -> None:
+def _apply(row: FeedRow, decision: Decision) -> None:
+    row.consecutive_failures = decision.failures
+    row.failing_since = decision.failing_since
+    row.unchanged_polls = decision.unchanged_polls
+    row.interval_seconds = decision.interval
+    row.next_poll_at = decision.next_poll_at
+
+
+def _mark_success(row: FeedRow, now: datetime, decision: Decision) -> None:
     row.last_polled_at = row.last_success_at = now
-    row.consecutive_failures = 0
     row.last_error = None
-    row.next_poll_at = next_poll_at
+    _apply(row, decision)
 
 
 def _unseen(session: Session, feed_id: int, articles: Sequence[ArticleData]) -> list[ArticleData]:

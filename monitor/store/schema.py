@@ -78,8 +78,12 @@ class FeedRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # `url` is what is fetched: the configured URL, or where a 301/308 moved it.
     url: Mapped[str] = mapped_column(String(2048))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    config_url: Mapped[str] = mapped_column(String(2048), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)  # still in the config
+    # Disabled by the feed itself (410 Gone); re-enabled when its config URL changes.
+    disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
     title: Mapped[str | None] = mapped_column(String(1024), default=None)
     etag: Mapped[str | None] = mapped_column(String(1024), default=None)
     last_modified: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -89,6 +93,11 @@ class FeedRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    admin_alerted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Successful polls in a row that brought nothing new (adaptive interval).
+    unchanged_polls: Mapped[int] = mapped_column(Integer, default=0)
+    interval_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -30,7 +30,7 @@ def write(tmp_path: Path, feeds: list[dict], channels: dict, **extra) -> Path:
     path = tmp_path / "config.yaml"
     data = {
         "database": f"sqlite:///{tmp_path}/m.db",
-        "poll": {"interval": "1h", "timeout": "5s"},
+        "poll": {"interval": "1h", "timeout": "5s", "max_entries": 2000},
         "delivery": {"claim_timeout": "2s", "retry_delay": "1s"},
         "feeds": feeds,
         "channels": channels,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
+from monitor.core.polling import Decision
 from monitor.store.engine import make_engine
 from monitor.store.repository import FeedSpec, Repository
 
@@ -55,7 +56,7 @@ def test_a_second_writer_waits_instead_of_failing(tmp_path) -> None:
         try:
             # reads the row, then writes it: the read-then-upgrade pattern that
             # fails at once with "database is locked" under a deferred BEGIN
-            second.record_failure(ids["A"], "reason", NOW, NOW)
+            second.record_failure(ids["A"], "reason", NOW, Decision(NOW, 60.0, 1, 0, NOW))
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 

@@ -115,6 +115,38 @@ def test_phrase() -> None:
     assert matches('"crimen organizado"', text="el crimen organizado")
 
 
+def test_phrase_across_any_run_of_separators() -> None:
+    # 1 to 3 separators are spelled in the automaton; longer runs are squeezed.
+    for gap in (" ", ", ", " — ", ".”\n\n", " \t  —  ", "." + " " * 40):
+        text = f"A new security{gap}agreement was signed"
+        result = one(WatchlistSpec("w", query='"security agreement"'), ArticleText("", text))
+        start = text.index("security")
+        assert result.spans == (Span("text", start, text.index("agreement") + len("agreement")),)
+        assert "**security" in result.snippets[0]
+        assert matches("security AND agreem*", text=text)
+        assert matches("security NEAR/0 agreement", text=text)
+        assert not matches("security NEAR/0 signed", text=text)
+
+
+def test_offsets_after_squeezed_runs() -> None:
+    text = "Intro.”\n\n   Then     the cartel,\n\n\n\n and      crimen organizado."
+    result = one(WatchlistSpec("k", ("cartel", "crimen organizado")), ArticleText("T", text))
+    assert [(s.start, s.end) for s in result.spans] == [
+        (text.index("cartel"), text.index("cartel") + 6),
+        (text.index("crimen"), text.index("organizado") + 10),
+    ]
+
+
+def test_long_phrases() -> None:
+    phrase = "cartel de jalisco nueva generacion"
+    text = "Leaders of the Cártel  de Jalisco,  Nueva — Generación met"
+    assert matches(f'"{phrase}"', text=text)
+    assert not matches(f'"{phrase} met again"', text=text)
+    assert not matches(f'"{phrase}"', text="Cártel de Jalisco Nueva era")
+    result = one(WatchlistSpec("k", (phrase, "cartel de jalisco nueva era")), ArticleText("", text))
+    assert result.spans == (Span("text", text.index("Cártel"), text.index("Generación") + 10),)
+
+
 def test_prefix() -> None:
     assert matches("narco*", text="el narcotráfico")
     assert matches("narco*", text="Los narcos")

@@ -18,7 +18,8 @@ VOCAB = [
     "security", "agreement", "AND", "NOT", "Gorka", "Sebastian", "Trump",
     "Straße", "½", "Mexico’s", "price-fixing", "s",
 ]
-SEPARATORS = [" ", " ", " ", ", ", ". ", "\n", " — ", "-", "’", " (", ") ", "  "]
+SEPARATORS = [" ", " ", " ", ", ", ". ", "\n", " — ", "-", "’", " (", ") ", "  ",
+              ".”\n\n", " \t  —  "]  # runs of 4 and 7 separators: squeezed streams
 ENTITIES = {
     "g": EntitySpec("g", names=("Sebastian Gorka",), aliases=("Gorka",), context=("Trump", "White House")),
     "c": EntitySpec("c", names=("CJNG", "cartel de jalisco"), aliases=(), context=()),
@@ -118,7 +119,8 @@ def test_near_distances_agree(left: str, right: str, n: int, ordered: bool, text
 
 
 @SETTINGS
-@given(st.lists(st.sampled_from(VOCAB + ["crimen organizado", "oil cartel"]), min_size=1, max_size=6), articles)
+@given(st.lists(st.sampled_from(VOCAB + ["crimen organizado", "oil cartel", "US oil New OPEC security",
+                                        "security agreement oil cartel US mexico"]), min_size=1, max_size=6), articles)
 def test_keyword_lists_agree(keywords: list[str], article: ArticleText) -> None:
     terms = []
     seen = set()

@@ -1,12 +1,19 @@
 """From syntax trees to one presearch automaton and evaluable nodes.
 
 Owns presearch, in the manner of Lucene's Monitor: every term of every
-watchlist becomes a key of ONE pyahocorasick automaton over the article's
-folded word stream (" w1 w2 … | w1 w2 … ", see `fields`). A key is the
-term's folded words between spaces — " cartel " for a word, " crimen
-organizado " for a phrase, " narco" (no trailing space) for a prefix — so
-the leading space anchors a key to the start of a word and the trailing space
-to its end. One pass over an article finds every occurrence of every term.
+watchlist gives a key of ONE pyahocorasick automaton over the article's
+folded stream (" title | text ", see `fields`). A key is the term's folded
+words between spaces — " cartel " for a word, " crimen organizado " for a
+phrase, " narco" (no trailing space) for a prefix — so the leading space
+anchors a key to the start of a word and the trailing space to its end. One
+pass over an article finds every occurrence of every term.
+
+The stream keeps the text's own separators (as spaces, one for one), so two
+words may be 1 to `MAX_GAP` spaces apart (longer runs are squeezed, see
+`fields`): a phrase is spelled in the automaton once per combination of
+gaps, each spelling its own automaton id, all standing for the one key.
+Phrases longer than `MAX_KEY_WORDS` are spelled by their first words and
+checked with a regex.
 
 Each watchlist also gets a *candidate set*: presearch keys such that any
 match needs at least one of them (for AND, the cheapest child's set; for OR,
@@ -18,6 +25,8 @@ length and its number of candidates, not the number of terms.
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -49,7 +58,7 @@ from monitor.core.query.evaluate import (
     CSource,
     CTerm,
 )
-from monitor.core.query.fields import ArticleFields
+from monitor.core.query.fields import MAX_GAP, ArticleFields
 from monitor.core.query.parser import parse
 from monitor.core.text import tokenize
 
@@ -67,9 +76,26 @@ _COMMON = frozenset(
 )
 
 
+MAX_KEY_WORDS = 4
+
+
 def presearch_key(words: Sequence[str], prefix: bool = False) -> str:
-    """The automaton key for consecutive folded `words`."""
+    """The key for consecutive folded `words`, single spaces between them."""
     return " " + " ".join(words) + ("" if prefix else " ")
+
+
+def spellings(words: Sequence[str], prefix: bool) -> list[str]:
+    """Every automaton string for `words`: 1 to MAX_GAP spaces between words."""
+    out = [" " + words[0]]
+    for word in words[1:]:
+        out = [head + " " * gap + word for head in out for gap in range(1, MAX_GAP + 1)]
+    return [text if prefix else text + " " for text in out]
+
+
+def phrase_pattern(words: Sequence[str], prefix: bool) -> re.Pattern[str]:
+    """Matches `words` from the start of the first, up to the end of the last."""
+    body = " +".join(map(re.escape, words))
+    return re.compile(body + ("[^ ]*" if prefix else "(?= )"))
 
 
 def phrase_words(text: str) -> tuple[str, ...]:
@@ -88,17 +114,40 @@ class CompiledWatchlist:
 
 
 class KeyTable:
-    """Presearch keys and their ids, shared by all watchlists of a Matcher."""
+    """Presearch keys, their spellings and ids, shared by all watchlists.
+
+    `keys[k]` is key k in single-spaced form; `spelled[k]` its spellings as
+    (automaton id, distance from a match's last character back to the key's
+    first word). `owner[s]` is the key spelling s stands for, and `shared[s]`
+    lists all of them when there are several (phrases longer than
+    MAX_KEY_WORDS sharing their first words).
+    """
 
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
         self.keys: list[str] = []
+        self.spelled: list[tuple[tuple[int, int], ...]] = []
+        self.spelling_ids: dict[str, int] = {}
+        self.owner: list[int] = []
+        self.shared: dict[int, list[int]] = {}
 
-    def add(self, key: str) -> int:
+    def add(self, words: Sequence[str], prefix: bool = False) -> int:
+        key = presearch_key(words, prefix)
         found = self.ids.get(key)
         if found is None:
             found = self.ids[key] = len(self.keys)
             self.keys.append(key)
+            head = words[:MAX_KEY_WORDS]
+            spelled: list[tuple[int, int]] = []
+            for text in spellings(head, prefix and len(head) == len(words)):
+                sid = self.spelling_ids.get(text)
+                if sid is None:
+                    sid = self.spelling_ids[text] = len(self.owner)
+                    self.owner.append(found)
+                else:
+                    self.shared.setdefault(sid, [self.owner[sid]]).append(found)
+                spelled.append((sid, len(text) - 2))
+            self.spelled.append(tuple(spelled))
         return found
 
     def cost(self, key: Key) -> float:
@@ -124,8 +173,9 @@ class Compiler:
 
     def term(self, words: Sequence[str], label: str, field: int | None = None,
              prefix: bool = False, raw: tuple[str, ...] | None = None) -> tuple[CTerm, Candidates]:
-        key = self.table.add(presearch_key(words, prefix))
-        return CTerm(key, len(words), field, raw, label), frozenset([key])
+        key = self.table.add(words, prefix)
+        pattern = phrase_pattern(words, prefix) if len(words) > MAX_KEY_WORDS else None
+        return CTerm(key, self.table.spelled[key], pattern, prefix and pattern is None, field, raw, label), frozenset([key])
 
     def compile(self, node: Node) -> tuple[CNode, Candidates]:
         if isinstance(node, Term):
@@ -154,7 +204,7 @@ class Compiler:
     def entity(self, spec: EntitySpec, label: str, field: int | None) -> tuple[CNode, Candidates]:
         names = self.literals(spec.names, label, field)
         aliases = self.literals(spec.aliases, label, field)
-        context = [self.table.add(presearch_key(words)) for words in map(phrase_words, spec.context) if words]
+        context = [self.term(words, label)[0] for words in map(phrase_words, spec.context) if words]
         if not context:
             aliases = []
         keys = frozenset(term.key for term in names + aliases)
@@ -200,12 +250,11 @@ class Program:
     def __init__(self, watchlists: list[CompiledWatchlist], table: KeyTable) -> None:
         self.watchlists = watchlists
         self.keys = table.keys
-        self.keylens = [len(key) for key in table.keys]
         self.automaton: ahocorasick.Automaton | None = None
         if table.keys:
             automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-            for key, index in table.ids.items():
-                automaton.add_word(key, index)
+            for text, index in table.spelling_ids.items():
+                automaton.add_word(text, index)
             automaton.make_automaton()
             self.automaton = automaton
         by_key: list[list[int]] = [[] for _ in table.keys]
@@ -221,17 +270,25 @@ class Program:
                         by_key[cand].append(index)
                     else:
                         self.by_source.setdefault(cand, []).append(index)
-        self.by_key: list[tuple[int, ...] | None] = [tuple(w) if w else None for w in by_key]
+        # Per automaton id: the watchlists that its hits make candidates.
+        watching = [tuple(w) if w else None for w in by_key]
+        self.by_key: list[tuple[int, ...] | None] = [watching[key] for key in table.owner]
+        for sid, keys in table.shared.items():
+            watchers = sorted({w for key in keys for w in by_key[key]})
+            self.by_key[sid] = tuple(watchers) if watchers else None
 
     def presearch(self, fields: ArticleFields) -> tuple[list[int], ArticleContext]:
-        """Candidate watchlist indexes (ascending) and the article's hits."""
+        """Candidate watchlist indexes (ascending) and the article's hits.
+
+        Hits are grouped by automaton id: where each spelling's matches end.
+        """
+        hits: defaultdict[int, list[int]] = defaultdict(list)
         if self.automaton is not None:
-            raw = fields.positions(self.automaton.iter(fields.stream), self.keylens)
-        else:
-            raw = {}
+            for end, key in self.automaton.iter(fields.stream):
+                hits[key].append(end)
         candidates: set[int] = set(self.always)
         by_key = self.by_key
-        for key in raw:
+        for key in hits:
             watchers = by_key[key]
             if watchers is not None:
                 candidates.update(watchers)
@@ -240,7 +297,7 @@ class Program:
             candidates.update(self.by_source.get(("feed", feed), ()))
             for tag in tags:
                 candidates.update(self.by_source.get(("tag", tag), ()))
-        return sorted(candidates), ArticleContext(fields, raw)
+        return sorted(candidates), ArticleContext(fields, hits)
 
 
 def compile_query(query: str, entities: Mapping[str, EntitySpec] | Collection[str] = ()) -> Node:

@@ -3,13 +3,19 @@
 Owns the meaning of every operator. A compiled node's `occurrences(ctx)`
 returns a list of `Occ` tuples, empty when the node does not match:
 
-    (field, first_word, end_word, leaves)
+    (field, start, end, leaves)
 
-`field` is 0 (title) or 1 (text); words [first_word, end_word) are what the
-occurrence covers (used by NEAR). A node with no position (NOT, feed:, tag:)
-matches with the single placeholder `TRUE_OCC`. `leaves` are what gets
-highlighted and reported: `(label, field, start, end, is_char)` where start
-and end are word indexes, or character offsets when `is_char` (regexes).
+`field` is 0 (title) or 1 (text); [start, end) are offsets in that field's
+folded stream (`fields.FieldText.stream`) of the words the occurrence covers
+(used by NEAR, which counts the words between two occurrences). A node with
+no position (NOT, feed:, tag:) matches with the single placeholder
+`TRUE_OCC`. `leaves` are what gets highlighted and reported:
+`(label, field, start, end, is_char)` with stream offsets, or offsets in the
+original text when `is_char` (regexes). For the usual one-to-one folded
+field the two are the same.
+
+Presearch gives, per automaton id (one spelling of a key, see `compile`),
+where its matches ended in the article stream.
 
 Semantics, also followed by the slow reference evaluator in the tests:
 - AND matches when every child does; its occurrences are all of theirs.
@@ -35,50 +41,88 @@ FIELD_INDEX = {None: None, "title": 0, "text": 1}
 
 
 class ArticleContext:
-    """One article's presearch hits as word positions per key."""
+    """One article's presearch hits: per automaton id, where its matches end."""
 
-    __slots__ = ("fields", "_raw")
+    __slots__ = ("fields", "hits", "stream", "text_base")
 
-    def __init__(self, fields: ArticleFields, hits: dict[int, list[tuple[int, int]]]) -> None:
+    def __init__(self, fields: ArticleFields, hits: dict[int, list[int]]) -> None:
         self.fields = fields
-        self._raw = hits
-
-    def positions(self, key: int) -> list[tuple[int, int]]:
-        """(field, word index) where presearch key `key` starts, in order."""
-        return self._raw.get(key) or []
-
-    def has(self, key: int) -> bool:
-        return key in self._raw
+        self.hits = hits
+        self.stream = fields.stream
+        self.text_base = fields.text_base
 
 
 class CTerm:
-    """Words (the last maybe a prefix), optionally case-exact, in a field."""
+    """Words (the last maybe a prefix), optionally case-exact, in a field.
 
-    __slots__ = ("key", "size", "field", "raw", "label")
+    `spelled` lists the key's automaton ids, each with the distance from a
+    match's last character back to the first word's start. `pattern`, for
+    phrases longer than their spellings, checks the whole phrase; `prefix`
+    says a match must be extended to the end of its last word.
+    """
 
-    def __init__(self, key: int, size: int, field: int | None, raw: tuple[str, ...] | None, label: str) -> None:
+    __slots__ = ("key", "spelled", "pattern", "prefix", "field", "raw", "label")
+
+    def __init__(self, key: int, spelled: tuple[tuple[int, int], ...], pattern: re.Pattern[str] | None,
+                 prefix: bool, field: int | None, raw: tuple[str, ...] | None, label: str) -> None:
         self.key = key
-        self.size = size
+        self.spelled = spelled
+        self.pattern = pattern
+        self.prefix = prefix
         self.field = field
         self.raw = raw
         self.label = label
 
+    def folded(self) -> CTerm:
+        """The same term without its case test."""
+        return CTerm(self.key, self.spelled, self.pattern, self.prefix, self.field, None, self.label)
+
     def occurrences(self, ctx: ArticleContext) -> list[Occ]:
-        found = ctx._raw.get(self.key)
-        if found is None:
-            return EMPTY
-        size, field, raw, label = self.size, self.field, self.raw, self.label
+        hits = ctx.hits
         out: list[Occ] = []
-        for f, w in found:
+        several = False
+        for sid, shift in self.spelled:
+            ends = hits.get(sid)
+            if ends is None:
+                continue
+            if out:
+                several = True
+            self._collect(ctx, ends, shift, out)
+        if several:
+            out.sort()
+        return out
+
+    def _collect(self, ctx: ArticleContext, ends: list[int], shift: int, out: list[Occ]) -> None:
+        stream, text_base = ctx.stream, ctx.text_base
+        pattern, prefix, field, raw, label = self.pattern, self.prefix, self.field, self.raw, self.label
+        for end in ends:
+            start = end - shift
+            if pattern is not None:
+                m = pattern.match(stream, start)
+                if m is None:
+                    continue
+                end = m.end()
+            elif prefix:
+                end = stream.find(" ", end)
+            if start >= text_base:
+                f = 1
+                start -= text_base
+                end -= text_base
+            else:
+                f = 0
+                start -= 1
+                end -= 1
             if field is not None and f != field:
                 continue
-            if raw is not None:
-                text = ctx.fields.fields[f]
-                if any(text.original(w + k) != raw[k] for k in range(size)):
-                    continue
-            end = w + size
-            out.append((f, w, end, ((label, f, w, end, False),)))
-        return out
+            if raw is not None and not _same_case(ctx.fields, f, start, end, raw):
+                continue
+            out.append((f, start, end, ((label, f, start, end, False),)))
+
+
+def _same_case(fields: ArticleFields, f: int, start: int, end: int, raw: tuple[str, ...]) -> bool:
+    text = fields.fields[f]
+    spans = text.word_spans(start, end)
+    return len(spans) == len(raw) and all(text.original(s, e) == w for (s, e), w in zip(spans, raw))
 
 
 class CRegex:
@@ -107,7 +151,7 @@ class CEntity:
 
     __slots__ = ("names", "aliases", "context", "label")
 
-    def __init__(self, names: list[CTerm], aliases: list[CTerm], context: list[int], label: str) -> None:
+    def __init__(self, names: list[CTerm], aliases: list[CTerm], context: list[CTerm], label: str) -> None:
         self.names = names
         self.aliases = aliases
         self.context = context
@@ -123,7 +167,7 @@ class CEntity:
         return out
 
     def in_context(self, ctx: ArticleContext) -> bool:
-        return any(ctx.has(key) for key in self.context)
+        return any(term.occurrences(ctx) for term in self.context)
 
 
 class CSource:
@@ -169,14 +213,32 @@ class CAnd:
 
 
 class COr:
-    __slots__ = ("children",)
+    """Any of the children.
+
+    Term children are looked up spelling by spelling in one flat loop (a
+    keyword list is an OR of many terms, few of them present); the order of
+    occurrences does not matter to anything downstream.
+    """
+
+    __slots__ = ("children", "sids", "shifts", "terms", "others")
 
     def __init__(self, children: list[CNode]) -> None:
         self.children = children
+        # Every spelling of every term child: automaton id, shift, term.
+        spelled = [(sid, shift, c) for c in children if isinstance(c, CTerm) for sid, shift in c.spelled]
+        self.sids = tuple(x[0] for x in spelled)
+        self.shifts = tuple(x[1] for x in spelled)
+        self.terms = tuple(x[2] for x in spelled)
+        self.others = [c for c in children if not isinstance(c, CTerm)]
 
     def occurrences(self, ctx: ArticleContext) -> list[Occ]:
         out: list[Occ] = []
-        for child in self.children:
+        hits = ctx.hits
+        for sid, shift, term in zip(self.sids, self.shifts, self.terms):
+            ends = hits.get(sid)
+            if ends is not None:
+                term._collect(ctx, ends, shift, out)
+        for child in self.others:
             out.extend(child.occurrences(ctx))
         if len(out) > 1 and TRUE_OCC in out:
             out = [occ for occ in out if occ is not TRUE_OCC] or [TRUE_OCC]
@@ -199,39 +261,48 @@ class CNear:
         rights = self.right.occurrences(ctx)
         if not rights:
             return EMPTY
-        return near_pairs(lefts, rights, self.distance, self.ordered)
+        return near_pairs(lefts, rights, self.distance, self.ordered, ctx.fields)
 
     def closest(self, ctx: ArticleContext) -> int | None:
         """Fewest words between any usable pair (for explanations)."""
-        return closest_gap(self.left.occurrences(ctx), self.right.occurrences(ctx), self.ordered)
+        return closest_gap(self.left.occurrences(ctx), self.right.occurrences(ctx), self.ordered, ctx.fields)
 
 
-def gap(a: Occ, b: Occ, ordered: bool) -> int | None:
-    """Words between `a` and `b` (a first when ordered); None if unusable."""
+def gap(a: Occ, b: Occ, ordered: bool, fields: ArticleFields, most: int = -1) -> int | None:
+    """Words between `a` and `b` (a first when ordered); None if unusable.
+
+    With `most` >= 0, None also when there are more than `most` words.
+    """
     if a[0] != b[0] or a[0] < 0:
         return None
     if a[2] <= b[1]:
-        return b[1] - a[2]
-    if not ordered and b[2] <= a[1]:
-        return a[1] - b[2]
-    return None
+        lo, hi = a[2], b[1]
+    elif not ordered and b[2] <= a[1]:
+        lo, hi = b[2], a[1]
+    else:
+        return None
+    between = fields.fields[a[0]].stream[lo:hi]
+    if most < 0:
+        return len(between.split())
+    # At most most+1 splits: more pieces than `most` means too far apart.
+    count = len(between.split(None, most + 1))
+    return count if count <= most else None
 
 
-def near_pairs(lefts: list[Occ], rights: list[Occ], distance: int, ordered: bool) -> list[Occ]:
+def near_pairs(lefts: list[Occ], rights: list[Occ], distance: int, ordered: bool, fields: ArticleFields) -> list[Occ]:
     out: list[Occ] = []
     for a in lefts:
         for b in rights:
-            g = gap(a, b, ordered)
-            if g is not None and g <= distance:
+            if gap(a, b, ordered, fields, distance) is not None:
                 out.append((a[0], min(a[1], b[1]), max(a[2], b[2]), a[3] + b[3]))
     return out
 
 
-def closest_gap(lefts: list[Occ], rights: list[Occ], ordered: bool) -> int | None:
+def closest_gap(lefts: list[Occ], rights: list[Occ], ordered: bool, fields: ArticleFields) -> int | None:
     best: int | None = None
     for a in lefts:
         for b in rights:
-            g = gap(a, b, ordered)
+            g = gap(a, b, ordered, fields)
             if g is not None and (best is None or g < best):
                 best = g
     return best

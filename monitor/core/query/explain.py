@@ -157,7 +157,7 @@ def _leaf_line(node: CTerm | CRegex | CEntity, occs: list[Occ], ctx: ArticleCont
         n = len(occs)
         return f"{label} — {n} occurrence{'s' if n > 1 else ''}: {_where(occs, ctx)}"
     if isinstance(node, CTerm) and node.raw is not None:
-        folded = CTerm(node.key, node.size, node.field, None, label).occurrences(ctx)
+        folded = node.folded().occurrences(ctx)
         if folded:
             return f"no occurrence of {label} with that exact case (other case: {_where(folded, ctx)})"
     if isinstance(node, CEntity) and node.aliases and not node.in_context(ctx):

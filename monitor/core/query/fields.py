@@ -1,25 +1,27 @@
-"""One article, normalised once: folded words per field and their offsets.
+"""One article, normalised once: the folded stream of each field.
 
 Owns the fast path of folding. `monitor.core.text.tokenize` is the
 definition of words; here the common case (ASCII, and Latin, Greek or
 Cyrillic letters whose folding is one character for one character) is done
-with one `str.translate` per field, which keeps every character where it was,
-so offsets into the original text come for free. Anything else (combining
-marks, ligatures, "ß", digits like "½") falls back to `tokenize`. A property
-test checks that both ways give the same words and offsets.
+with one `str.translate` per field, which keeps every character where it was:
+the folded text (separators turned into spaces) is the presearch stream and
+its offsets are offsets into the original text, with no further work.
+Anything else (combining marks, ligatures, "ß", digits like "½") falls back
+to `tokenize`, its words joined by single spaces, offsets mapped back
+through the tokens. A property test checks that both ways give the same
+words and offsets.
 
-`FieldText.stream` is the presearch form: the folded words joined by single
-spaces. `ArticleFields.stream` puts the title's and the text's streams in one
-string, " title words | text words ", so one automaton pass sees both and no
-phrase can run from one field into the other.
+Words are the runs of non-spaces of a stream; between two words there are 1
+to MAX_GAP spaces (longer runs of separators are squeezed to one space). `ArticleFields.stream` puts the title's and the text's
+streams in one string, " title | text ", so one automaton pass sees both and
+no phrase can run from one field into the other.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-
+from bisect import bisect_right
 from monitor.core.text import fold_word, tokenize
 
 FIELD_NAMES = ("title", "text")
@@ -33,6 +35,7 @@ for _code in range(128):
     _ch = chr(_code)
     _TABLE[_code] = _ch.lower() if _ch.isalnum() else " "
 _ASCII_TABLE = dict(_TABLE)
+_ASCII_BYTES = bytes(ord(_TABLE[code]) for code in range(128)) + bytes(128)
 # Scripts whose letters fold one-to-one and never compose under NFKC.
 _SIMPLE_RANGES = ((0x80, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x2000, 0x206F))
 
@@ -89,114 +92,112 @@ def _translated(text: str) -> str | None:
                 text = text.replace(ch, table[ord(ch)])
             if not text.isascii():
                 return text.translate(table)
-    return text.translate(_ASCII_TABLE)
+    return text.encode("ascii").translate(_ASCII_BYTES).decode("ascii")
 
 
 class FieldText:
-    """One field: original text, folded stream, word offsets when asked."""
+    """One field: original text and its folded stream.
 
-    __slots__ = ("name", "text", "stream", "_translated", "_spans", "_stream_pos")
+    When folding is one character for one character, `stream` is the folded
+    text itself, separators as spaces, so an offset in `stream` IS an offset
+    in `text` (`exact`) — unless a run of separators is longer than MAX_GAP:
+    such runs are squeezed to one space and `char` adds back what was
+    removed before an offset. Otherwise `stream` is the `tokenize` words
+    joined by single spaces and `char` maps offsets through the tokens.
+    Either way words are the runs of non-spaces of `stream`.
+    """
+
+    __slots__ = ("name", "text", "stream", "exact", "_starts", "_ends", "_at", "_removed")
+    _starts: dict[int, int]
+    _ends: dict[int, int]
 
     def __init__(self, name: str, text: str) -> None:
         self.name = name
         self.text = text
         translated = _translated(text)
-        self._translated = translated
-        self._spans: dict[int, tuple[int, int]] = {}
-        self._stream_pos: dict[int, int] = {}  # word index -> offset in stream
-        if translated is not None:
-            self.stream = " ".join(translated.split())
+        # Squeezed: stream offset after each squeezed run, chars removed so far.
+        self._at: list[int] | None = None
+        self._removed: list[int] = _NONE
+        if translated is None:
+            self.exact = False
+            self.stream = self._tokenized(text)
+        elif _LONG_GAP in translated:
+            self.exact = False
+            self.stream = self._squeeze(translated)
         else:
-            tokens = tokenize(text)
-            self.stream = " ".join(t.word for t in tokens)
-            self._spans = {i: (t.start, t.end) for i, t in enumerate(tokens)}
+            self.exact = True
+            self.stream = translated
+
+    def _tokenized(self, text: str) -> str:
+        # Tokenized: stream offset of a word's start (end) -> char start (end).
+        self._starts: dict[int, int] = {}
+        self._ends: dict[int, int] = {}
+        parts: list[str] = []
+        at = 0
+        for token in tokenize(text):
+            if parts:
+                at += 1
+            self._starts[at] = token.start
+            at += len(token.word)
+            self._ends[at] = token.end
+            parts.append(token.word)
+        return " ".join(parts)
+
+    def _squeeze(self, translated: str) -> str:
+        parts: list[str] = []
+        self._at, self._removed = at, done = [], []
+        last = removed = 0
+        for m in _LONG_RUN.finditer(translated):
+            start, end = m.span()
+            parts.append(translated[last:start])
+            removed += end - start - 1
+            at.append(end - removed)
+            done.append(removed)
+            last = end
+        parts.append(translated[last:])
+        return " ".join(parts)
 
     @property
     def words(self) -> list[str]:
         """The folded words, in order."""
         return self.stream.split()
 
+    def word_spans(self, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+        """Stream offsets of the words inside stream[start:end]."""
+        stop = len(self.stream) if end is None else end
+        return [m.span() for m in _WORD.finditer(self.stream, start, stop)]
+
     @property
     def starts(self) -> list[int]:
         """Start offset in `text` of each word."""
-        return [start for start, _ in self.spans(range(self.stream.count(" ") + 1 if self.stream else 0))]
+        return [self.char(s, e)[0] for s, e in self.word_spans()]
 
     @property
     def ends(self) -> list[int]:
         """End offset in `text` of each word."""
-        return [end for _, end in self.spans(range(self.stream.count(" ") + 1 if self.stream else 0))]
+        return [self.char(s, e)[1] for s, e in self.word_spans()]
 
-    def spans(self, indexes: Iterable[int]) -> list[tuple[int, int]]:
-        """Character offsets in `text` of the words at `indexes`."""
-        cache = self._spans
-        indexes = list(indexes)
-        missing = [i for i in indexes if i not in cache]
-        if missing:
-            self._resolve(sorted(set(missing)))
-        return [cache[i] for i in indexes]
+    def char(self, start: int, end: int) -> tuple[int, int]:
+        """Offsets in `text` of the words covering stream[start:end]."""
+        if self.exact:
+            return start, end
+        at, removed = self._at, self._removed
+        if at is None:
+            return self._starts[start], self._ends[end]
+        i, j = bisect_right(at, start), bisect_right(at, end)
+        return start + (removed[i - 1] if i else 0), end + (removed[j - 1] if j else 0)
 
-    def note(self, index: int, stream_offset: int) -> None:
-        """Remember that word `index` starts at `stream_offset` in `stream`."""
-        self._stream_pos[index] = stream_offset
-
-    def _resolve(self, indexes: list[int]) -> None:
-        # One pass from the start of the text over all wanted words, sorted.
-        # `text` holds the same words as `stream` with longer runs of spaces:
-        # a word whose stream offset is known lies where as many non-space
-        # characters come before it (found with str.count, each scan
-        # continuing where the last stopped); other words are reached by
-        # skipping words inside the regex engine.
-        text = self._translated
-        assert text is not None
-        cache = self._spans
-        stream_pos = self._stream_pos
-        word, pos = 0, _SPACES.match(text, 0).end()  # type: ignore[union-attr]
-        solid = 0  # non-space characters before `pos`
-        for index in indexes:
-            at = stream_pos.get(index)
-            if at is not None:
-                before = at - index  # non-space characters before the word
-                lo, spaces = pos, pos - solid
-                hi = before + spaces
-                while hi > lo:
-                    spaces += text.count(" ", lo, hi)
-                    lo, hi = hi, before + spaces
-                pos = _SPACES.match(text, lo).end()  # type: ignore[union-attr]
-                solid = before
-            else:
-                k = index - word
-                while k >= _SKIP_MAX:
-                    pos = _skip(_SKIP_MAX).match(text, pos).end()  # type: ignore[union-attr]
-                    k -= _SKIP_MAX
-                if k:
-                    pos = _skip(k).match(text, pos).end()  # type: ignore[union-attr]
-                solid = pos - text.count(" ", 0, pos)
-            word = index
-            end = text.find(" ", pos)
-            cache[index] = (pos, len(text) if end == -1 else end)
-
-    def original(self, index: int) -> str:
-        """The original text of word `index`."""
-        start, end = self.spans((index,))[0]
-        return self.text[start:end]
-
-    def char_span(self, first: int, end: int) -> tuple[int, int]:
-        """Character offsets in `text` of words [first, end)."""
-        (start, _), (_, stop) = self.spans((first, end - 1))
-        return start, stop
+    def original(self, start: int, end: int) -> str:
+        """The original text of the word at stream[start:end]."""
+        lo, hi = self.char(start, end)
+        return self.text[lo:hi]
 
 
-_SKIP_MAX = 64
-_SPACES = re.compile(" *")
-_SKIPS: dict[int, re.Pattern[str]] = {}
-
-
-def _skip(count: int) -> re.Pattern[str]:
-    """A pattern that moves from a word's start over `count` words."""
-    pattern = _SKIPS.get(count)
-    if pattern is None:
-        pattern = _SKIPS[count] = re.compile(r"(?:\S+ +){%d}" % count)
-    return pattern
+MAX_GAP = 3  # longest run of spaces kept between two words of a stream
+_LONG_GAP = " " * (MAX_GAP + 1)
+_LONG_RUN = re.compile(" {%d,}" % (MAX_GAP + 1))
+_WORD = re.compile("[^ ]+")
+_NONE: list[int] = []
 
 
 class ArticleFields:
@@ -209,7 +210,7 @@ class ArticleFields:
         self.text = FieldText("text", text)
         self.fields = (self.title, self.text)
         self.stream = " " + self.title.stream + " | " + self.text.stream + " "
-        # Index in `stream` of the text's first word.
+        # Where each field's stream starts in `stream` (title at 1).
         self.text_base = len(self.title.stream) + 4
         self.feed = feed
         self.tags = tags
@@ -222,33 +223,3 @@ class ArticleFields:
 
             self._folded = (fold(self.feed), frozenset(fold(tag) for tag in self.tags))
         return self._folded
-
-    def positions(self, hits: Iterable[tuple[int, int]], keylens: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
-        """Automaton hits (end, key) -> {key: [(field index, word index)]}.
-
-        Hits come in order of their end; word indexes are counted
-        incrementally, so all hits together cost about one scan.
-        """
-        stream = self.stream
-        text_base = self.text_base
-        notes = (self.title._stream_pos, self.text._stream_pos)
-        out: dict[int, list[tuple[int, int]]] = {}
-        last_start, last_index, last_field = 1, 0, 0
-        for end, key in hits:
-            start = end - keylens[key] + 2  # the key's first word
-            if start >= text_base:
-                field, base = 1, text_base
-            else:
-                field, base = 0, 1
-            if field == last_field and start >= last_start:
-                index = last_index + stream.count(" ", last_start, start)
-            else:
-                index = stream.count(" ", base, start)
-            last_start, last_index, last_field = start, index, field
-            notes[field][index] = start - base
-            found = out.get(key)
-            if found is None:
-                out[key] = [(field, index)]
-            else:
-                found.append((field, index))
-        return out

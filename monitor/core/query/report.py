@@ -23,8 +23,8 @@ Owns turning an evaluation's leaves into things people read.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from math import log2
+from typing import NamedTuple
 
 from monitor.core.query.evaluate import Leaf
 from monitor.core.query.fields import FIELD_NAMES, ArticleFields
@@ -35,13 +35,15 @@ MAX_SNIPPETS = 3
 TITLE_WEIGHT = 2.0
 HIGHLIGHT_OPEN = "**"
 HIGHLIGHT_CLOSE = "**"
+_SAME_MARKERS = HIGHLIGHT_OPEN == HIGHLIGHT_CLOSE
 
 # One matched leaf in character offsets: (field, start, end, label).
 Hit = tuple[int, int, int, str]
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
+    """What one match reports; spans are (field name, start, end)."""
+
     terms: tuple[str, ...]
     spans: tuple[tuple[str, int, int], ...]
     score: float
@@ -51,33 +53,23 @@ class Report:
 
 def hits_of(leaves: Iterable[Leaf], fields: ArticleFields) -> list[Hit]:
     """Distinct leaves in character offsets, sorted by field then position."""
-    leaves = {leaf for leaf in leaves if leaf[1] >= 0}
-    if len(leaves) == 1:
-        label, field, start, end, is_char = next(iter(leaves))
+    out: set[Hit] = set()
+    texts = fields.fields
+    for label, field, start, end, is_char in leaves:
+        if field < 0:
+            continue
         if not is_char:
-            text = fields.fields[field]
-            start, end = text.char_span(start, end)
-        return [(field, start, end, label)]
-    needed: tuple[set[int], set[int]] = (set(), set())
-    for _, field, start, end, is_char in leaves:
-        if not is_char:
-            needed[field].add(start)
-            needed[field].add(end - 1)
-    spans = [
-        dict(zip(wanted, fields.fields[f].spans(wanted))) if wanted else {}
-        for f, wanted in enumerate(map(sorted, needed))
-    ]
-    out = {
-        (field, start, end, label) if is_char else (field, spans[field][start][0], spans[field][end - 1][1], label)
-        for label, field, start, end, is_char in leaves
-    }
-    return sorted(out)
+            text = texts[field]
+            if not text.exact:
+                start, end = text.char(start, end)
+        out.add((field, start, end, label))
+    return sorted(out) if len(out) > 1 else list(out)
 
 
 def report(hits: list[Hit], fields: ArticleFields) -> Report:
     """Everything a MatchResult says about `hits` (at least one)."""
     if len(hits) == 1:
-        return _report_one(hits[0], fields)
+        return report_one(*hits[0], fields)
     counts: dict[tuple[str, int], int] = {}
     for field, _, _, label in hits:
         counts[label, field] = counts.get((label, field), 0) + 1
@@ -90,23 +82,27 @@ def report(hits: list[Hit], fields: ArticleFields) -> Report:
     return Report(terms, spans, round(score, 3), plain, highlighted_snippets(hits, fields, bounds=bounds))
 
 
-def _report_one(hit: Hit, fields: ArticleFields) -> Report:
-    # The common case, without the bookkeeping for many hits.
-    field, start, end, label = hit
+def report_one(field: int, start: int, end: int, label: str, fields: ArticleFields) -> Report:
+    """`report` of the single hit (field, start, end, label): the common case,
+    without the bookkeeping for many hits."""
     text = fields.fields[field].text
     lo, hi = snippet_bounds(text, start, end, SNIPPET_WIDTH)
     head = "…" if lo > 0 else ""
     tail = "…" if hi < len(text) else ""
     window = text[lo:hi]
-    marked = " ".join(
-        (window[: start - lo] + HIGHLIGHT_OPEN + window[start - lo : end - lo] + HIGHLIGHT_CLOSE + window[end - lo :]).split()
-    )
+    start -= lo
+    end -= lo
+    marked = " ".join((window[:start] + HIGHLIGHT_OPEN + window[start:end] + HIGHLIGHT_CLOSE + window[end:]).split())
     # Markers never touch whitespace, so unless the text has its own
     # markers, dropping them gives the plain snippet.
-    if HIGHLIGHT_OPEN in window or HIGHLIGHT_CLOSE in window:
+    if HIGHLIGHT_OPEN in window or (not _SAME_MARKERS and HIGHLIGHT_CLOSE in window):
         plain = " ".join(window.split())
+    elif _SAME_MARKERS:
+        plain = marked.replace(HIGHLIGHT_OPEN, "")
     else:
         plain = marked.replace(HIGHLIGHT_OPEN, "").replace(HIGHLIGHT_CLOSE, "")
+    start += lo
+    end += lo
     return Report(
         (label,),
         ((FIELD_NAMES[field], start, end),),

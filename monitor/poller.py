@@ -1,0 +1,398 @@
+"""One poll cycle: due feeds → fetch → parse (in worker processes) → decide → store.
+
+Owns the polling side of the pipeline: which feeds to fetch, handing bodies
+to a process pool so parsing uses every core and never blocks the schedule,
+turning each outcome into the feed's next state (`core.polling`), storing a
+feed's new articles, hits and outbox rows in one transaction, following
+permanent redirects, disabling feeds that are gone, and telling the admin
+channel about a feed failing for long (once) and its recovery (once).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.config import FeedConfig, Settings
+from monitor.core.matcher import ArticleText, Matcher, MatchResult
+from monitor.core.polling import Decision, FeedState, Policy, after_failure, after_success, server_hint
+from monitor.errors import FetchError
+from monitor.fetch.http import Fetcher, FetchSettings, USER_AGENT
+from monitor.fetch.parse import parse_feed
+from monitor.models import ArticleData, FeedRequest, FetchResult, NewHit, ParsedFeed
+from monitor.notify.render import Message, Medium, medium_for, render_console
+from monitor.notify.templating import md_safe, slack_safe
+from monitor.notify.sender import Notifier
+from monitor.store.repository import Repository, Router
+
+log = logging.getLogger(__name__)
+
+ParseOutcome = tuple[str, "ParsedFeed | str"]
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def parse_job(body: bytes, headers: dict[str, str], url: str, max_entries: int) -> ParseOutcome:
+    """Parse in a worker process; errors come back as values (exceptions may not pickle)."""
+    try:
+        return "ok", parse_feed(body, headers, url, max_entries=max_entries)
+    except FetchError as exc:
+        return "error", exc.reason
+    except Exception as exc:  # noqa: BLE001 - a parser crash is this feed's failure only
+        return "error", f"parser crashed: {type(exc).__name__}: {exc}"
+
+
+def _parse_pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per process, shared by every poller, started on first use."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            # forkserver: forking a process that runs threads (scheduler, fetch
+            # loop) can copy a held lock into the child.
+            context = multiprocessing.get_context("forkserver")
+            _pool, _pool_size = ProcessPoolExecutor(workers, mp_context=context), workers
+        return _pool
+
+
+def _reset_pool() -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+
+
+atexit.register(_reset_pool)
+
+
+@dataclass
+class PollSummary:
+    """Counts for one poll cycle; its `line()` is the cycle's log line."""
+
+    feeds_ok: int = 0
+    not_modified: int = 0
+    feeds_failed: int = 0
+    new_articles: int = 0
+    hits: int = 0
+    seconds: float = 0.0
+    new_hits: list[NewHit] = field(default_factory=list)
+
+    @property
+    def feeds(self) -> int:
+        return self.feeds_ok + self.not_modified + self.feeds_failed
+
+
+class Poller:
+    """Polls feeds; one instance per service, safe to call from one thread at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        repo: Repository,
+        matcher: Matcher,
+        route: Router,
+        notifier: Notifier,
+        *,
+        clock: Callable[[], datetime],
+        rng: random.Random,
+        stop: threading.Event,
+        echo: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.matcher = matcher
+        self.route = route
+        self.notifier = notifier
+        self.clock = clock
+        self.rng = rng
+        self.stop = stop
+        self.echo = echo
+        poll = settings.poll
+        self.fetcher = Fetcher(
+            FetchSettings(
+                timeout=poll.timeout,
+                connect_timeout=poll.connect_timeout,
+                total_timeout=poll.deadline,
+                max_bytes=poll.max_bytes,
+                concurrency=poll.concurrency,
+                per_host=poll.per_host,
+                host_delay=float(poll.host_delay),
+                user_agent=poll.user_agent or USER_AGENT,
+            )
+        )
+        self.workers = poll.parse_workers if poll.parse_workers is not None else (os.cpu_count() or 1)
+        self._feeds = {feed.name: feed for feed in settings.feeds}
+
+    def close(self) -> None:
+        self.fetcher.close()
+
+    def poll(self, *, all_feeds: bool = False) -> PollSummary:
+        """Poll the due feeds (or every enabled feed) once; returns the counts."""
+        started = time.monotonic()
+        now = self.clock()
+        requests = self.repo.active_feeds() if all_feeds else self.repo.due_feeds(now)
+        requests = [r for r in requests if r.name in self._feeds]
+        summary = PollSummary()
+        if not requests:
+            return summary
+        self._run(requests, summary)
+        summary.seconds = time.monotonic() - started
+        log.info(
+            "poll cycle: feeds=%d ok=%d not_modified=%d failed=%d new_articles=%d hits=%d (%.1fs)",
+            summary.feeds,
+            summary.feeds_ok,
+            summary.not_modified,
+            summary.feeds_failed,
+            summary.new_articles,
+            summary.hits,
+            summary.seconds,
+        )
+        return summary
+
+    def _run(self, requests: Sequence[FeedRequest], summary: PollSummary) -> None:
+        """Fetch concurrently; parse in the pool; store in this thread, one feed at a time."""
+        pending: dict[Future[ParseOutcome], FetchResult] = {}
+        max_inflight = max(self.workers * 4, 4)
+
+        def drain(block: bool) -> None:
+            if not pending:
+                return
+            done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+            for future in done:
+                result = pending.pop(future)
+                self._handle(result, self._outcome(future, result), summary)
+
+        for result in self.fetcher.fetch(requests, self.stop, idle=0.1):
+            if result is None:  # nothing fetched lately: finish what is parsed
+                drain(block=False)
+                continue
+            if result.ok and not result.not_modified and self.workers:
+                try:
+                    future = _parse_pool(self.workers).submit(
+                        parse_job, result.body, result.headers, result.final_url, self.settings.poll.max_entries
+                    )
+                except (BrokenProcessPool, RuntimeError):
+                    _reset_pool()
+                    self._handle(result, self._parse_here(result), summary)
+                    continue
+                pending[future] = result
+                drain(block=len(pending) >= max_inflight)
+            elif result.ok and not result.not_modified:
+                self._handle(result, self._parse_here(result), summary)
+            else:
+                self._handle(result, None, summary)
+        while pending:
+            drain(block=True)
+
+    def _parse_here(self, result: FetchResult) -> ParseOutcome:
+        return parse_job(result.body, result.headers, result.final_url, self.settings.poll.max_entries)
+
+    def _outcome(self, future: Future[ParseOutcome], result: FetchResult) -> ParseOutcome:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            _reset_pool()
+            return self._parse_here(result)
+
+    # --- one feed -------------------------------------------------------------
+
+    def _policy(self, feed: FeedConfig) -> Policy:
+        poll = self.settings.poll
+        return Policy(
+            interval=self.settings.feed_interval(feed),
+            min_interval=poll.min_interval,
+            max_interval=poll.max_interval,
+            fixed=feed.interval is not None,
+            jitter=poll.jitter,
+        )
+
+    def _handle(self, result: FetchResult, parsed: ParseOutcome | None, summary: PollSummary) -> None:
+        """Decide and store one feed's outcome; any failure is recorded on that feed only."""
+        request = result.request
+        feed = self._feeds[request.name]
+        now = self.clock()
+        policy = self._policy(feed)
+        state = FeedState(request.failures, request.unchanged_polls, request.failing_since, request.polled)
+        try:
+            if result.permanent_url and result.status is not None and result.status < 400:
+                self.repo.move_feed(request.feed_id, result.permanent_url)
+                log.warning("feed=%r moved permanently: %s → %s (stored)", request.name, request.url, result.permanent_url)
+            if not result.ok:
+                self._failed(request, result.error or "unknown error", now, policy, state, result, summary)
+                return
+            if result.not_modified:
+                hint = server_hint(result.headers, now)
+                decision = after_success(policy, state, now, self.rng, new_entries=0, entries=0, hint=hint)
+                self.repo.record_not_modified(request.feed_id, now, decision)
+                summary.not_modified += 1
+                self._recovered(request, feed)
+                log.info("feed=%r status=not_modified", request.name)
+                return
+            assert parsed is not None
+            kind, value = parsed
+            if kind == "error":
+                assert isinstance(value, str)
+                self._failed(request, value, now, policy, state, result, summary)
+                return
+            assert isinstance(value, ParsedFeed)
+            self._store(request, feed, value, result, now, policy, state, summary)
+        except Exception as exc:  # noqa: BLE001 - one feed must never stop the batch
+            log.exception("feed=%r unexpected error while storing", request.name)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            self._failed(request, reason, now, policy, state, result, summary)
+
+    def _store(
+        self,
+        request: FeedRequest,
+        feed: FeedConfig,
+        parsed: ParsedFeed,
+        result: FetchResult,
+        now: datetime,
+        policy: Policy,
+        state: FeedState,
+        summary: PollSummary,
+    ) -> None:
+        if parsed.warning:
+            log.debug("feed=%r parsed with a warning: %s", request.name, parsed.warning)
+        tags = frozenset(feed.tags)
+        hint = server_hint(
+            result.headers,
+            now,
+            ttl_minutes=parsed.ttl,
+            update_period=parsed.update_period,
+            update_frequency=parsed.update_frequency,
+        )
+        decided: list[Decision] = []
+
+        def decide(new_entries: int) -> Decision:
+            decision = after_success(
+                policy, state, now, self.rng, new_entries=new_entries, entries=len(parsed.articles), hint=hint
+            )
+            decided.append(decision)
+            return decision
+
+        def match(article: ArticleData) -> Sequence[MatchResult]:
+            return self.matcher.match(ArticleText(article.title, article.text, request.name, tags))
+
+        saved = self.repo.save_entries(
+            request.feed_id,
+            parsed.articles,
+            now=now,
+            decide=decide,
+            etag=result.headers.get("etag"),
+            last_modified=result.headers.get("last-modified"),
+            feed_title=parsed.title,
+            match=match,
+            route=self.route,
+        )
+        summary.feeds_ok += 1
+        summary.new_articles += saved.new_articles
+        summary.hits += len(saved.hits)
+        summary.new_hits.extend(saved.hits)
+        self._recovered(request, feed)
+        log.info(
+            "feed=%r status=ok entries=%d new=%d hits=%d next_in=%s",
+            request.name,
+            len(parsed.articles),
+            saved.new_articles,
+            len(saved.hits),
+            _human(decided[0].interval) if decided else "?",
+        )
+        for new_hit in saved.hits:
+            if not new_hit.channels:
+                self.echo(render_console(new_hit.hit))
+
+    def _failed(
+        self,
+        request: FeedRequest,
+        reason: str,
+        now: datetime,
+        policy: Policy,
+        state: FeedState,
+        result: FetchResult,
+        summary: PollSummary,
+    ) -> None:
+        summary.feeds_failed += 1
+        decision = after_failure(policy, state, now, self.rng, status=result.status, retry_after=result.retry_after)
+        try:
+            self.repo.record_failure(request.feed_id, reason, now, decision)
+        except Exception:  # noqa: BLE001 - the database itself is in trouble
+            log.exception("feed=%r could not record its failure", request.name)
+            return
+        if decision.disable_reason:
+            log.warning("feed=%r url=%s disabled: %s", request.name, request.url, decision.disable_reason)
+        elif decision.failures == 1:
+            log.warning("feed=%r url=%s failed: %s; retry in %s", request.name, request.url, reason, _human(decision.interval))
+        else:
+            log.info(
+                "feed=%r still failing (%d in a row): %s; retry in %s",
+                request.name,
+                decision.failures,
+                reason,
+                _human(decision.interval),
+            )
+        since = decision.failing_since
+        alert_after = timedelta(seconds=self.settings.poll.alert_after)
+        if (
+            self.settings.admin_channel
+            and not request.admin_alerted
+            and since is not None
+            and (decision.disable_reason or since <= now - alert_after)
+        ):
+            what = decision.disable_reason or f"failing since {since:%Y-%m-%d %H:%M} UTC ({decision.failures} polls)"
+            title = f"monitor: feed {request.name!r} is {'disabled' if decision.disable_reason else 'failing'}"
+            body = f"{title}\n{request.url}\n{what}\nLast error: {reason}"
+            if self._tell_admin(title, body):
+                self.repo.set_admin_alerted(request.feed_id, True)
+
+    def _recovered(self, request: FeedRequest, feed: FeedConfig) -> None:
+        if request.failures:
+            log.warning("feed=%r recovered after %d failed polls", request.name, request.failures)
+        if request.admin_alerted:
+            title = f"monitor: feed {request.name!r} recovered"
+            body = f"{title}\n{request.url}\nIt answers again after {request.failures} failed polls."
+            if self._tell_admin(title, body):
+                self.repo.set_admin_alerted(request.feed_id, False)
+
+    def _tell_admin(self, title: str, body: str) -> bool:
+        """Send an operational message to the admin channel; True when every URL took it."""
+        channel = self.settings.channels.get(self.settings.admin_channel or "")
+        if channel is None:
+            return False
+        ok = True
+        for url in channel.urls:
+            medium = medium_for(url)
+            inert = {Medium.SLACK: slack_safe, Medium.MARKDOWN: md_safe}.get(medium)
+            if inert is not None:  # a server's error text could otherwise ping or link
+                message = Message(inert(title), "\n".join(inert(line) for line in body.splitlines()), "text")
+            else:
+                message = Message(" ".join(title.split()), body, "text")
+            result = self.notifier.send(url, message)
+            if not result.ok:
+                ok = False
+                log.warning("admin channel %r: could not send %r: %s", self.settings.admin_channel, title, result.reason)
+        return ok
+
+
+def _human(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f}d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds:.0f}s"
