@@ -363,6 +363,7 @@ def parse_config(
         raise ConfigError([f"{source}: the top level must be a mapping of keys"])
     problems: list[str] = []
     raw = _substitute(raw, (), environ if environ is not None else os.environ, problems)
+    raw = _expand_opml(raw, source, problems)
     settings = None
     try:
         settings = Settings.model_validate({**raw, "source": source})
@@ -395,6 +396,50 @@ def _check_templates(settings: Settings) -> Iterator[str]:
         if channel.template:
             for problem in check_template(template_path(settings, channel.template)):
                 yield f"channels.{name}.template: {problem}"
+
+
+def _expand_opml(raw: dict[str, Any], source: str, problems: list[str]) -> dict[str, Any]:
+    """Replace each `- opml: FILE` entry of `feeds:` by the feeds that file lists.
+
+    The file is relative to the config file. `tags:` and `interval:` on the
+    entry apply to every feed from it. A feed whose URL the list already has
+    is skipped; a name already taken gets a suffix.
+    """
+    feeds = raw.get("feeds")
+    if not isinstance(feeds, list) or not any(isinstance(f, dict) and "opml" in f for f in feeds):
+        return raw
+    from monitor.fetch.opml import OpmlError, merge_feeds, read_opml  # late: fetch is an edge
+
+    expanded: list[Any] = []
+    known = [(str(f.get("name", "")), str(f.get("url", ""))) for f in feeds if isinstance(f, dict) and "url" in f]
+    for i, item in enumerate(feeds):
+        if not (isinstance(item, dict) and "opml" in item):
+            expanded.append(item)
+            continue
+        extra = set(item) - {"opml", "tags", "interval", "quiet_after"}
+        if extra:
+            problems.extend(f"feeds[{i}].{key}: unknown key for an OPML entry" for key in sorted(extra))
+        path = Path(str(item["opml"])).expanduser()
+        if not path.is_absolute():
+            path = Path(source).parent / path
+        try:
+            result = read_opml(path.read_bytes(), str(path))
+        except OSError as exc:
+            problems.append(f"feeds[{i}].opml: cannot read {path}: {exc.strerror or exc}")
+            continue
+        except OpmlError as exc:
+            problems.append(f"feeds[{i}].opml: {exc.reason}")
+            continue
+        added, _skipped = merge_feeds(known, result.feeds)
+        tags = _strings(item.get("tags"))
+        for feed in added:
+            entry: dict[str, Any] = {"name": feed.name, "url": feed.url, "tags": list(dict.fromkeys([*feed.tags, *tags]))}
+            for key in ("interval", "quiet_after"):
+                if key in item:
+                    entry[key] = item[key]
+            expanded.append(entry)
+            known.append((feed.name, feed.url))
+    return {**raw, "feeds": expanded}
 
 
 def _substitute(

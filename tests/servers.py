@@ -326,6 +326,7 @@ class _Route:
     # Set by set_status()/redirect(); cleared by set().
     status_headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
     hang: float | None = None
+    trickle: float | None = None  # send the body one byte per this many seconds
 
     @property
     def etag_value(self) -> str | None:
@@ -428,7 +429,7 @@ class FeedServer(_LoopbackHTTPServer):
         with self._lock:
             route = self._routes.get(path) or self._default_route()
             self._routes[path] = dataclasses.replace(
-                route, status=status, body=bytes(body), status_headers=dict(headers or {}), hang=None
+                route, status=status, body=bytes(body), status_headers=dict(headers or {}), hang=None, trickle=None
             )
         return self.url(path)
 
@@ -439,8 +440,16 @@ class FeedServer(_LoopbackHTTPServer):
         with self._lock:
             route = self._routes.get(path) or self._default_route()
             self._routes[path] = dataclasses.replace(
-                route, status=status, body=b"", status_headers={"Location": location}, hang=None
+                route, status=status, body=b"", status_headers={"Location": location}, hang=None, trickle=None
             )
+        return self.url(path)
+
+    def trickle(self, path: str, body: bytes, seconds_per_byte: float) -> str:
+        """Serve ``body`` one byte at a time, ``seconds_per_byte`` apart (a slow-loris feed)."""
+        path = self._normalise(path)
+        with self._lock:
+            route = self._routes.get(path) or self._default_route()
+            self._routes[path] = dataclasses.replace(route, body=bytes(body), trickle=seconds_per_byte, hang=None)
         return self.url(path)
 
     def hang(self, path: str, seconds: float | None) -> str:
@@ -497,6 +506,17 @@ class FeedServer(_LoopbackHTTPServer):
             return self._answer(handler, path, 404, b"not found", {"Content-Type": "text/plain"})
         if route.hang is not None:
             released.wait(route.hang)
+            raise _Dropped
+        if route.trickle is not None:
+            handler.send_response(200)
+            handler.send_header("Content-Type", route.content_type)
+            handler.send_header("Content-Length", str(len(route.body)))
+            handler.end_headers()
+            for byte in route.body:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                if released.wait(route.trickle):
+                    break
             raise _Dropped
         status, body = route.status, route.body
         headers = {"Content-Type": route.content_type, **route.headers, **route.status_headers}

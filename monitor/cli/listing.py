@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from monitor.cli.common import EXIT_CONFIG, EXIT_OK, repository, settings_of, since_of
-from monitor.models import FeedHealth, HitRecord
+from monitor.models import HitRecord
 
 log = logging.getLogger("monitor")
 
@@ -25,9 +25,6 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.set_defaults(func=cmd_hits)
 
-    p = sub.add_parser("feeds", parents=[common], help="show each feed's health")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_feeds)
 
 
 def cmd_hits(args: argparse.Namespace) -> int:
@@ -79,52 +76,6 @@ def write_hits(hits: list[HitRecord], fmt: str, out: TextIO) -> None:
         ]
         table(["found", "watchlist", "feed", "title", "terms"], rows, out)
         out.write(f"{len(hits)} hit{'s' if len(hits) != 1 else ''}\n")
-
-
-def cmd_feeds(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    configured = {f.name for f in settings.feeds}
-    health = [h for h in repository(settings).feed_health() if h.name in configured or h.articles]
-    known = {h.name for h in health}
-    # Feeds added to the config but never seen by the daemon yet.
-    for feed in settings.feeds:
-        if feed.name not in known:
-            health.append(FeedHealth(feed.name, feed.url, True, None, None, None, None, 0, 0, None))
-    if args.format == "json":
-        json.dump([_feed_dict(h) for h in health], sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-        return EXIT_OK
-    rows = [
-        [
-            clip(h.name, 28),
-            feed_state(h),
-            short_time(h.last_success_at),
-            str(h.consecutive_failures),
-            str(h.articles),
-            short_time(h.next_poll_at) if h.active else "-",
-            clip(h.last_error or "", 60),
-        ]
-        for h in health
-    ]
-    table(["feed", "state", "last success", "failures", "articles", "next poll", "last error"], rows, sys.stdout)
-    return EXIT_OK
-
-
-def feed_state(h: FeedHealth) -> str:
-    if not h.active:
-        return "removed"
-    if h.last_polled_at is None:
-        return "new"
-    return "failing" if h.consecutive_failures else "ok"
-
-
-def _feed_dict(h: FeedHealth) -> dict[str, Any]:
-    data = asdict(h)
-    for key, value in data.items():
-        if isinstance(value, datetime):
-            data[key] = iso(value)
-    data["state"] = feed_state(h)
-    return data
 
 
 # --- formatting helpers -----------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import __version__
-from monitor.cli import delivering, listing, tuning
+from monitor.cli import delivering, feeds, listing, tuning
 from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, repository, settings_of
 from monitor.config import find_config, format_duration, redact_url
 from monitor.errors import ConfigError, MonitorError
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_commands(sub, common)
     tuning.add_commands(sub, common)
     delivering.add_commands(sub, common)
+    feeds.add_commands(sub, common)
     return parser
 
 
@@ -173,10 +174,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import run_daemon
     from monitor.service import Service
 
+    from monitor.fetch.sanitize import check_expat
+
     settings = settings_of(args)
+    expat_warning = check_expat()
+    if expat_warning:
+        log.warning("%s", expat_warning)
     service = Service(settings)
     log.info("database %s; config %s", describe_url(settings.database), settings.source)
-    run_daemon(service)
+    try:
+        run_daemon(service)
+    finally:
+        service.close()
     return EXIT_OK
 
 
