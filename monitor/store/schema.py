@@ -150,7 +150,22 @@ class HitRow(Base):
     article: Mapped[ArticleRow] = relationship()
 
 
-class MessageRow(Base):
+class SendState:
+    """The columns every outbox row carries: where it is in its life and how its sends went."""
+
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Fingerprints (never the URLs: they carry secrets) of the channel's
+    # URLs that already accepted it, so a retry skips them.
+    done_targets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MessageRow(SendState, Base):
     """A message carrying many hits to one channel: a digest or a storm summary.
 
     Its window is recorded, unique per channel and kind, before it is sent,
@@ -168,17 +183,9 @@ class MessageRow(Base):
     kind: Mapped[str] = mapped_column(String(16))  # "digest" | "summary"
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text, default=None)
-    done_targets: Mapped[list[str]] = mapped_column(JSON, default=list)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class DeliveryRow(Base):
+class DeliveryRow(SendState, Base):
     """The outbox: one alert of one hit to one channel, and its outcome."""
 
     __tablename__ = "deliveries"
@@ -195,15 +202,5 @@ class DeliveryRow(Base):
     message_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="SET NULL"), default=None, index=True
     )
-    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text, default=None)
-    # Fingerprints (never the URLs: they carry secrets) of the channel's
-    # URLs that already accepted this alert, so a retry skips them.
-    done_targets: Mapped[list[str]] = mapped_column(JSON, default=list)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     hit: Mapped[HitRow] = relationship()
