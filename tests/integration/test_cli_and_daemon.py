@@ -162,3 +162,23 @@ def test_daemon_polls_alerts_and_stops_cleanly_on_signal(tmp_path, feed_server, 
     assert result.returncode == 0, result.stderr
     assert "new articles=0, hits=0, alerts sent=0" in result.stderr
     assert len(webhook_server.posts_to("/hook")) == 3
+
+
+def test_check_reports_a_broken_user_template_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "desk.html.j2").write_text("<p>{{ hit.title }}</p>\n<p>{{ hit.tittle }}</p>\n{% if %}\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database": f"sqlite:///{tmp_path}/m.db",
+                "channels": {"desk": {"urls": ["json://127.0.0.1:9/x"], "template": "desk.html.j2"}},
+            }
+        )
+    )
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 2
+    assert "  channels.desk.template: line 3: " in result.stderr
+    (tmp_path / "desk.html.j2").write_text("<p>{{ hit.title }}</p>\n<p>{{ hit.tittle }}</p>\n")
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 2
+    assert "  channels.desk.template: line 2: 'hit' has no attribute 'tittle'" in result.stderr
