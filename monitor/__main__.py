@@ -2,4 +2,6 @@
 
 from monitor.cli import main
 
-raise SystemExit(main())
+# Guarded: the parse pool's forkserver imports the main module of the parent.
+if __name__ == "__main__":
+    raise SystemExit(main())
