@@ -27,7 +27,6 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -59,49 +58,42 @@ _BLOCK_TAGS = frozenset(
     "header footer figure figcaption dd dt hr".split()
 )
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title"})
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_NEWLINES = re.compile(r"\s*\n\s*")
+# Control characters (as _CONTROL) deleted; tab, CR, form feed, vertical tab and
+# no-break space made plain spaces.
+_TIDY_TABLE: dict[int, str | None] = {
+    **{code: None for code in (*range(0, 9), 11, 12, *range(14, 32), 0x7F, 0xFFFE, 0xFFFF)},
+    **{code: " " for code in (0x09, 0x0B, 0x0C, 0x0D, 0xA0)},
+}
+_MULTI_SPACE = re.compile(" {2,}")
 
 
-class _TextExtractor(HTMLParser):
-    """Collects the visible text of an HTML fragment, one line per block."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip = max(self._skip - 1, 0)
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
+_TAG_NAMES = "|".join(sorted(_BLOCK_TAGS))
+_COMMENT_RE = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+_SKIPPED_RE = re.compile(
+    r"<(script|style|noscript|template|head|title)\b[^>]*>.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL
+)
+_BLOCK_RE = re.compile(rf"</?(?:{_TAG_NAMES})\b[^>]*>", re.IGNORECASE)
+# A tag starts with a letter (or /, !, ?): "a < b" in text is not a tag.
+_TAG_RE = re.compile(r"</?[A-Za-z][^>]*>|<![^>]*>|<\?[^>]*>")
 
 
 def html_to_text(fragment: str) -> str:
-    """Visible text of an HTML fragment: tags dropped, entities decoded, spaces tidied."""
+    """Visible text of an HTML fragment: tags dropped, entities decoded, spaces tidied.
+
+    Regular expressions rather than an HTML parser: an order of magnitude
+    faster on feed-sized fragments, and we only need the words, one line
+    per block (script, style and comments dropped).
+    """
     if not fragment:
         return ""
     fragment = fragment[:_MAX_FRAGMENT]
     if "<" not in fragment and "&" not in fragment:
         return _tidy(fragment)
-    extractor = _TextExtractor()
-    try:
-        extractor.feed(fragment)
-        extractor.close()
-    except Exception:  # noqa: BLE001 - html.parser is lenient; be safe anyway
-        return _tidy(html.unescape(re.sub(r"<[^>]*>", " ", fragment)))
-    return _tidy("".join(extractor.parts))
+    text = _COMMENT_RE.sub("", fragment)
+    text = _SKIPPED_RE.sub("", text)
+    text = _BLOCK_RE.sub("\n", text)
+    text = _TAG_RE.sub("", text)
+    return _tidy(html.unescape(text))
 
 
 _TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -114,8 +106,13 @@ def page_title(page: str) -> str:
 
 
 def _tidy(text: str) -> str:
-    text = _SPACES.sub(" ", _CONTROL.sub("", text))
-    return _NEWLINES.sub("\n", text).strip()
+    """Control characters out, blanks to one space, one line per block (str.translate: C speed)."""
+    text = text.translate(_TIDY_TABLE)
+    if "  " in text:
+        text = _MULTI_SPACE.sub(" ", text)
+    if "\n" not in text:
+        return text.strip()
+    return "\n".join(line for line in (part.strip() for part in text.split("\n")) if line)
 
 
 def parse_feed(
