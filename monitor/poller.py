@@ -38,6 +38,8 @@ from monitor.store.repository import Repository, Router
 log = logging.getLogger(__name__)
 
 ParseOutcome = tuple[str, "ParsedFeed | str"]
+# 304s recorded together, this many at a time.
+UNCHANGED_BATCH = 200
 
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
@@ -136,6 +138,7 @@ class Poller:
         )
         self.workers = poll.parse_workers if poll.parse_workers is not None else (os.cpu_count() or 1)
         self._feeds = {feed.name: feed for feed in settings.feeds}
+        self._unchanged: list[tuple[int, Decision]] = []
 
     def close(self) -> None:
         self.fetcher.close()
@@ -197,6 +200,15 @@ class Poller:
                 self._handle(result, None, summary)
         while pending:
             drain(block=True)
+        self._flush_unchanged()
+
+    def _flush_unchanged(self) -> None:
+        if self._unchanged:
+            batch, self._unchanged = self._unchanged, []
+            try:
+                self.repo.record_not_modified_many(batch, self.clock())
+            except Exception:  # noqa: BLE001 - they are polled again at their old time
+                log.exception("could not record %d unchanged feeds", len(batch))
 
     def _parse_here(self, result: FetchResult) -> ParseOutcome:
         return parse_job(result.body, result.headers, result.final_url, self.settings.poll.max_entries)
@@ -237,10 +249,15 @@ class Poller:
             if result.not_modified:
                 hint = server_hint(result.headers, now)
                 decision = after_success(policy, state, now, self.rng, new_entries=0, entries=0, hint=hint)
-                self.repo.record_not_modified(request.feed_id, now, decision)
                 summary.not_modified += 1
-                self._recovered(request, feed)
                 log.info("feed=%r status=not_modified", request.name)
+                if request.failures or request.admin_alerted:
+                    self.repo.record_not_modified(request.feed_id, now, decision)
+                    self._recovered(request, feed)
+                else:  # the common case: written in batches
+                    self._unchanged.append((request.feed_id, decision))
+                    if len(self._unchanged) >= UNCHANGED_BATCH:
+                        self._flush_unchanged()
                 return
             assert parsed is not None
             kind, value = parsed

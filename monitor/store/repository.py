@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, insert, or_, select
+from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.matcher import MatchResult
@@ -130,6 +130,29 @@ class Repository:
         with self._session.begin() as session:
             row = session.get_one(FeedRow, feed_id)
             _mark_success(row, now, decision)
+
+    def record_not_modified_many(self, updates: Sequence[tuple[int, Decision]], now: datetime) -> None:
+        """Many 304s in one transaction and one executemany (a 304 cycle is mostly this)."""
+        if not updates:
+            return
+        with self._session.begin() as session:
+            session.execute(
+                update(FeedRow),
+                [
+                    {
+                        "id": feed_id,
+                        "last_polled_at": now,
+                        "last_success_at": now,
+                        "last_error": None,
+                        "consecutive_failures": decision.failures,
+                        "failing_since": decision.failing_since,
+                        "unchanged_polls": decision.unchanged_polls,
+                        "interval_seconds": decision.interval,
+                        "next_poll_at": decision.next_poll_at,
+                    }
+                    for feed_id, decision in updates
+                ],
+            )
 
     def move_feed(self, feed_id: int, url: str) -> None:
         """A permanent redirect: fetch from `url` from now on."""
