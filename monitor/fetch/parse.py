@@ -33,6 +33,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from monitor.errors import FetchError
+from monitor.fetch.fastparse import fast_parse
 from monitor.fetch.sanitize import sanitize_xml
 from monitor.models import ArticleData, ParsedFeed
 
@@ -42,6 +43,9 @@ except ImportError:  # pragma: no cover - another feedparser layout
     _convert_to_utf8 = None
 
 log = logging.getLogger(__name__)
+
+# Whether `_run_feedparser` may use `fastparse` (tests compare both paths).
+_fast_path = True
 
 MAX_TITLE = 1000
 MAX_TEXT = 200_000  # summary and content, each
@@ -211,6 +215,11 @@ def _run_feedparser(body: bytes, headers: dict[str, str]) -> tuple[Any, list[str
                 notes.append(f"{type(error).__name__}: {_one_line(error)}")
     cleaned = sanitize_xml(data, ascii_compatible=data is not body)
     notes.extend(cleaned.notes)
+    if _fast_path:
+        # Plain RSS 2.0 / Atom 1.0 read with ElementTree; None: anything it is unsure of.
+        fast = fast_parse(cleaned.body, parse_headers)
+        if fast is not None:
+            return fast, notes
     parsed = feedparser.parse(
         io.BytesIO(cleaned.body),
         response_headers=parse_headers,
