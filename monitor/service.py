@@ -23,7 +23,8 @@ from monitor.notify.sender import Notifier
 from monitor.poller import Poller, PollSummary
 from monitor.store.engine import make_engine
 from monitor.store.outbox import Outbox
-from monitor.store.repository import FeedSpec, Repository
+from monitor.store.feeds import FeedSpec
+from monitor.store.repository import Repository
 
 log = logging.getLogger(__name__)
 

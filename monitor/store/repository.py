@@ -12,32 +12,23 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, insert, or_, select, update
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.matcher import MatchResult
 from monitor.core.polling import Decision
 from monitor.models import (
     ArticleData,
-    FeedHealth,
-    FeedRequest,
     HitRecord,
     NewHit,
     StoredArticle,
 )
+from monitor.store.feeds import FeedStore, mark_success
 from monitor.store.schema import ArticleRow, DeliveryRow, FeedRow, HitRow
 
 MAX_GUID = 512
 # Which outbox rows a new hit gets: (channel, initial status) pairs.
 Router = Callable[[MatchResult], Sequence[tuple[str, str]]]
-
-
-@dataclass(frozen=True)
-class FeedSpec:
-    """What the repository needs to know about a configured feed."""
-
-    name: str
-    url: str
 
 
 @dataclass(frozen=True)
@@ -55,122 +46,14 @@ def guid_key(guid: str) -> str:
     return "sha256:" + hashlib.sha256(guid.encode("utf-8")).hexdigest()
 
 
-class Repository:
-    """Every read and write of feeds, articles, hits and deliveries."""
+class Repository(FeedStore):
+    """Every read and write of feeds (`FeedStore`), articles and hits."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     # --- feeds -------------------------------------------------------------
-
-    def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> dict[str, int]:
-        """Make the feed rows match the configuration; returns name → id.
-
-        Feeds no longer configured are kept (with their articles) but marked
-        inactive. A feed whose configured URL changed starts afresh from the
-        new URL (validators cleared, re-enabled if it was disabled); one whose
-        configured URL is unchanged keeps where a permanent redirect took it.
-        """
-        with self._session.begin() as session:
-            rows = {row.name: row for row in session.scalars(select(FeedRow))}
-            wanted = {feed.name for feed in feeds}
-            for feed in feeds:
-                row = rows.get(feed.name)
-                if row is None:
-                    row = FeedRow(name=feed.name, url=feed.url, config_url=feed.url, created_at=now, active=True)
-                    session.add(row)
-                    rows[feed.name] = row
-                elif (row.config_url or row.url) != feed.url:
-                    row.url, row.config_url, row.etag, row.last_modified = feed.url, feed.url, None, None
-                    row.consecutive_failures, row.next_poll_at, row.failing_since = 0, None, None
-                    row.disabled_reason, row.unchanged_polls = None, 0
-                row.active = True
-            for name, row in rows.items():
-                if name not in wanted:
-                    row.active = False
-            session.flush()
-            return {name: row.id for name, row in rows.items() if name in wanted}
-
-    def due_feeds(self, now: datetime, limit: int | None = None) -> list[FeedRequest]:
-        """Active feeds whose next poll time has come (never-polled ones first)."""
-        with self._session.begin() as session:
-            query = (
-                select(FeedRow)
-                .where(FeedRow.active.is_(True), FeedRow.disabled_reason.is_(None))
-                .where(or_(FeedRow.next_poll_at.is_(None), FeedRow.next_poll_at <= now))
-                .order_by(FeedRow.next_poll_at.is_not(None), FeedRow.next_poll_at, FeedRow.id)
-            )
-            if limit:
-                query = query.limit(limit)
-            return [_request(row) for row in session.scalars(query)]
-
-    def active_feeds(self) -> list[FeedRequest]:
-        """Every active feed, due or not (for `poll --once`)."""
-        with self._session.begin() as session:
-            query = (
-                select(FeedRow)
-                .where(FeedRow.active.is_(True), FeedRow.disabled_reason.is_(None))
-                .order_by(FeedRow.id)
-            )
-            return [_request(row) for row in session.scalars(query)]
-
-    def record_failure(self, feed_id: int, reason: str, now: datetime, decision: Decision) -> None:
-        """Record a failed poll and when to try again (or that the feed is disabled)."""
-        with self._session.begin() as session:
-            row = session.get_one(FeedRow, feed_id)
-            row.last_polled_at = now
-            row.last_error, row.last_error_at = reason[:2000], now
-            _apply(row, decision)
-            if decision.disable_reason:
-                row.disabled_reason = decision.disable_reason
-
-    def record_not_modified(self, feed_id: int, now: datetime, decision: Decision) -> None:
-        """A 304: the feed is healthy and unchanged."""
-        with self._session.begin() as session:
-            row = session.get_one(FeedRow, feed_id)
-            _mark_success(row, now, decision)
-
-    def record_not_modified_many(self, updates: Sequence[tuple[int, Decision]], now: datetime) -> None:
-        """Many 304s in one transaction and one executemany (a 304 cycle is mostly this)."""
-        if not updates:
-            return
-        with self._session.begin() as session:
-            session.execute(
-                update(FeedRow),
-                [
-                    {
-                        "id": feed_id,
-                        "last_polled_at": now,
-                        "last_success_at": now,
-                        "last_error": None,
-                        "consecutive_failures": decision.failures,
-                        "failing_since": decision.failing_since,
-                        "unchanged_polls": decision.unchanged_polls,
-                        "interval_seconds": decision.interval,
-                        "next_poll_at": decision.next_poll_at,
-                    }
-                    for feed_id, decision in updates
-                ],
-            )
-
-    def move_feed(self, feed_id: int, url: str) -> None:
-        """A permanent redirect: fetch from `url` from now on."""
-        with self._session.begin() as session:
-            session.get_one(FeedRow, feed_id).url = url
-
-    def set_admin_alerted(self, feed_id: int, alerted: bool) -> None:
-        with self._session.begin() as session:
-            session.get_one(FeedRow, feed_id).admin_alerted = alerted
-
-    def enable_feed(self, name: str) -> bool:
-        """Clear a feed's disabled state so it is polled again; False if unknown."""
-        with self._session.begin() as session:
-            row = session.scalar(select(FeedRow).where(FeedRow.name == name))
-            if row is None:
-                return False
-            row.disabled_reason, row.next_poll_at, row.consecutive_failures = None, None, 0
-            return True
 
     def save_entries(
         self,
@@ -221,7 +104,7 @@ class Repository:
                     for result in match(article)
                 ]
                 new_hits = _insert_hits(session, found, route, now)
-            _mark_success(feed, now, decide(len(fresh)))
+            mark_success(feed, now, decide(len(fresh)))
             feed.etag, feed.last_modified = etag, last_modified
             if feed_title:
                 feed.title = feed_title[:1024]
@@ -232,34 +115,6 @@ class Repository:
     def article_count(self) -> int:
         with self._session.begin() as session:
             return int(session.scalar(select(func.count()).select_from(ArticleRow)) or 0)
-
-    def feed_health(self) -> list[FeedHealth]:
-        with self._session.begin() as session:
-            counts = dict(
-                session.execute(
-                    select(ArticleRow.feed_id, func.count()).group_by(ArticleRow.feed_id)
-                ).all()
-            )
-            rows = session.scalars(select(FeedRow).order_by(FeedRow.active.desc(), FeedRow.name))
-            return [
-                FeedHealth(
-                    name=row.name,
-                    url=row.url,
-                    active=row.active,
-                    last_polled_at=row.last_polled_at,
-                    last_success_at=row.last_success_at,
-                    last_error=row.last_error,
-                    last_error_at=row.last_error_at,
-                    consecutive_failures=row.consecutive_failures,
-                    articles=int(counts.get(row.id, 0)),
-                    next_poll_at=row.next_poll_at,
-                    disabled_reason=row.disabled_reason,
-                    last_new_article_at=row.last_new_article_at,
-                    first_seen=row.created_at,
-                    interval=row.interval_seconds,
-                )
-                for row in rows
-            ]
 
     # --- hits ----------------------------------------------------------------
 
@@ -453,35 +308,6 @@ def _stored(article: ArticleRow, feed: str) -> StoredArticle:
         link=article.link,
         published=article.published_at,
     )
-
-
-def _request(row: FeedRow) -> FeedRequest:
-    return FeedRequest(
-        row.id,
-        row.name,
-        row.url,
-        row.etag,
-        row.last_modified,
-        failures=row.consecutive_failures,
-        unchanged_polls=row.unchanged_polls,
-        failing_since=row.failing_since,
-        admin_alerted=row.admin_alerted,
-        polled=row.last_polled_at is not None,
-    )
-
-
-def _apply(row: FeedRow, decision: Decision) -> None:
-    row.consecutive_failures = decision.failures
-    row.failing_since = decision.failing_since
-    row.unchanged_polls = decision.unchanged_polls
-    row.interval_seconds = decision.interval
-    row.next_poll_at = decision.next_poll_at
-
-
-def _mark_success(row: FeedRow, now: datetime, decision: Decision) -> None:
-    row.last_polled_at = row.last_success_at = now
-    row.last_error = None
-    _apply(row, decision)
 
 
 def _unseen(session: Session, feed_id: int, articles: Sequence[ArticleData]) -> list[ArticleData]:

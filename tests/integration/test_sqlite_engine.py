@@ -10,7 +10,8 @@ from sqlalchemy import text
 
 from monitor.core.polling import Decision
 from monitor.store.engine import make_engine
-from monitor.store.repository import FeedSpec, Repository
+from monitor.store.feeds import FeedSpec
+from monitor.store.repository import Repository
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 

@@ -1,0 +1,308 @@
+"""The configuration's shape: pydantic models, durations, secrets, names.
+
+Frozen values; loading, substitution and error lines are in `loading`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from monitor.core.text import words
+
+DEFAULT_CONFIG = "config.yaml"
+CONFIG_ENV = "MONITOR_CONFIG"
+
+# --- durations -------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in a duration such as 90s, 15m, 2h, 7d, or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION_RE.match(str(value))
+        if not m:
+            raise ValueError(f"{str(value)!r} is not a duration (use e.g. 90s, 15m, 2h, 1d)")
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact form of a duration: 900 → 15m."""
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+# --- secrets ---------------------------------------------------------------
+
+
+class Secret(str):
+    """A string that never shows itself in repr, logs or tracebacks.
+
+    `str(secret)` still gives the value (apprise needs it); `repr` is masked,
+    and display code uses `redact_url` instead.
+    """
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+def _to_secret(value: str) -> Secret:
+    if not value.strip():
+        raise ValueError("is empty")
+    return Secret(value.strip())
+
+
+SecretUrl = Annotated[str, AfterValidator(_to_secret), PlainSerializer(lambda s: "***")]
+
+
+def redact_url(url: str) -> str:
+    """An apprise URL in apprise's privacy form (passwords and tokens hidden)."""
+    from monitor.notify.redact import privacy_url  # late: notify is an edge
+
+    return privacy_url(url)
+
+
+# --- the model ---------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a URL string")
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.strip()
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+
+
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty name")
+    return value.strip()
+
+
+Name = Annotated[str, BeforeValidator(_name)]
+
+
+def _tags(value: object) -> object:
+    if isinstance(value, str):
+        return [value]
+    return value
+
+
+Tags = Annotated[tuple[Name, ...], BeforeValidator(_tags)]
+
+
+def _keyword(value: str) -> str:
+    if not words(value):
+        raise ValueError(f"{value!r} has no letters or digits to match")
+    return value
+
+
+Keyword = Annotated[str, AfterValidator(_keyword)]
+
+
+def _non_empty(value: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+class PollSettings(_Model):
+    """How feeds are fetched."""
+
+    interval: Duration = 900.0
+    min_interval: Duration = 300.0
+    max_interval: Duration = 86400.0
+    timeout: Duration = 30.0
+    connect_timeout: Duration = 10.0
+    deadline: Duration | None = None
+    concurrency: int = Field(default=10, ge=1, le=500)
+    per_host: int = Field(default=2, ge=1, le=100)
+    host_delay: Duration | Literal[0] = 0.5
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_entries: int = Field(default=500, ge=1)
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    quiet_after: Duration = 7 * 86400.0
+    alert_after: Duration = 86400.0
+    parse_workers: int | None = Field(default=None, ge=0, le=64)
+    user_agent: str | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PollSettings:
+        if self.min_interval > self.max_interval:
+            raise ValueError("min_interval is longer than max_interval")
+        return self
+
+
+class DeliverySettings(_Model):
+    """How alerts are sent, retried and summarised."""
+
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_delay: Duration = 60.0
+    max_retry_delay: Duration = 3600.0
+    # A send claimed longer ago than this belongs to a process that died.
+    claim_timeout: Duration = 300.0
+    # Storm control: how long overflow hits wait to be summarised together.
+    summary_delay: Duration = 600.0
+
+
+class FeedConfig(_Model):
+    """One feed to poll."""
+
+    name: Name
+    url: HttpUrl
+    tags: Tags = ()
+    interval: Duration | None = None
+    quiet_after: Duration | None = None
+
+
+def _cron(value: str) -> str:
+    from monitor.core.schedule import cron_trigger
+
+    try:
+        cron_trigger(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a cron schedule: {exc}") from None
+    return value
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone (use e.g. UTC, America/Mexico_City)") from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+
+
+class ChannelConfig(_Model):
+    """One alert destination: one or more apprise URLs, and how alerts reach it.
+
+    instant: each hit as it is found (at most `max_per_hour`, the overflow in
+    summaries). digest: one message per `schedule` time with every hit since
+    the last one.
+    """
+
+    urls: Annotated[tuple[SecretUrl, ...], AfterValidator(_non_empty)]
+    mode: Literal["instant", "digest"] = "instant"
+    schedule: Cron | None = None
+    timezone: TimeZone = "UTC"
+    min_score: float | None = Field(default=None, ge=0)
+    max_per_hour: int | None = Field(default=None, ge=1)
+    template: str | None = None
+
+    @model_validator(mode="after")
+    def _mode_fits(self) -> ChannelConfig:
+        if self.mode == "digest" and not self.schedule:
+            raise ValueError("a digest channel needs a schedule, e.g. \"0 7,13,19 * * *\"")
+        if self.mode == "instant" and self.schedule:
+            raise ValueError("schedule applies to digest channels only (set mode: digest)")
+        if self.mode == "digest" and self.max_per_hour is not None:
+            raise ValueError("max_per_hour applies to instant channels only")
+        return self
+
+
+class EntityConfig(_Model):
+    """A person, organisation or place with many spellings.
+
+    `names` always count; `aliases` count only when one of the `context`
+    phrases occurs somewhere in the article.
+    """
+
+    names: tuple[Keyword, ...] = ()
+    aliases: tuple[Keyword, ...] = ()
+    context: tuple[Keyword, ...] = ()
+
+    @model_validator(mode="after")
+    def _usable(self) -> EntityConfig:
+        if not self.names and not self.aliases:
+            raise ValueError("needs names or aliases")
+        if self.aliases and not self.context:
+            raise ValueError("aliases count only with context phrases; add context or move them to names")
+        return self
+
+
+class WatchlistConfig(_Model):
+    """One watchlist: what to look for, where, and whom to tell.
+
+    What to look for is the OR of `keywords` (literal words and phrases),
+    `query` (the query language) and `entities` (names from `entities:`).
+    """
+
+    name: Name
+    keywords: tuple[Keyword, ...] = ()
+    query: str | None = None
+    entities: tuple[Name, ...] = ()
+    tags: Tags = ()
+    channels: tuple[Name, ...] = ()
+
+    @model_validator(mode="after")
+    def _has_something_to_match(self) -> WatchlistConfig:
+        if not self.keywords and not (self.query or "").strip() and not self.entities:
+            raise ValueError("needs keywords, a query or entities to match")
+        return self
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _keywords_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [value]
+        return value
+
+
+class Settings(_Model):
+    """The whole validated configuration."""
+
+    database: str = "sqlite:///data/monitor.db"
+    poll: PollSettings = PollSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    feeds: tuple[FeedConfig, ...] = ()
+    channels: dict[Name, ChannelConfig] = {}
+    entities: dict[Name, EntityConfig] = {}
+    watchlists: tuple[WatchlistConfig, ...] = ()
+    admin_channel: Name | None = None
+    source: str = Field(default="", exclude=True)
+
+    def feed_interval(self, feed: FeedConfig) -> float:
+        return feed.interval if feed.interval is not None else self.poll.interval
+
+    def quiet_after(self, feed: FeedConfig) -> float:
+        return feed.quiet_after if feed.quiet_after is not None else self.poll.quiet_after
