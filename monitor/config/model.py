@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -143,9 +144,10 @@ def _non_empty(value: tuple[Any, ...]) -> tuple[Any, ...]:
 class PollSettings(_Model):
     """How feeds are fetched."""
 
-    interval: Duration = 900.0
+    # The bounds first: `interval` is checked against them.
     min_interval: Duration = 300.0
     max_interval: Duration = 86400.0
+    interval: Duration = 900.0
     timeout: Duration = 30.0
     connect_timeout: Duration = 10.0
     deadline: Duration | None = None
@@ -165,6 +167,19 @@ class PollSettings(_Model):
         if self.min_interval > self.max_interval:
             raise ValueError("min_interval is longer than max_interval")
         return self
+
+    @field_validator("interval")
+    @classmethod
+    def _within_bounds(cls, value: float, info: ValidationInfo) -> float:
+        low, high = info.data.get("min_interval"), info.data.get("max_interval")
+        if low is not None and high is not None and not low <= value <= high:
+            # Otherwise the adaptive schedule would silently clamp it.
+            raise ValueError(
+                f"{format_duration(value)} is outside min_interval {format_duration(low)} .. "
+                f"max_interval {format_duration(high)}; change the bounds, or give the feeds "
+                "that need it their own interval"
+            )
+        return value
 
 
 class DeliverySettings(_Model):

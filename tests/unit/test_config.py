@@ -224,3 +224,11 @@ def test_valid_queries_and_entities() -> None:
     assert settings.entities["gorka"].aliases == ("Gorka",)
     assert settings.watchlists[1].entities == ("gorka", "cjng")
     assert settings.watchlists[0].query == "cartel* NOT (OPEC OR oil)"
+
+
+def test_poll_interval_outside_the_adaptive_bounds_is_an_error() -> None:
+    assert problems("poll: {interval: 20s}\n") == [
+        "poll.interval: 20s is outside min_interval 5m .. max_interval 1d; "
+        "change the bounds, or give the feeds that need it their own interval"
+    ]
+    assert parse_config("poll: {interval: 20s, min_interval: 10s}\n", environ={}).poll.interval == 20
