@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -92,7 +92,6 @@ class Service:
         self.stop = threading.Event()
         self.matcher = make_matcher(settings)
         self._feed_tags = feed_tags(settings)
-        self._channels_of = {w.name: tuple(w.channels) for w in settings.watchlists}
         self.route = make_router(settings)
         self.outbox = Outbox(self.repo.engine)
         self.dispatcher = Dispatcher(settings, self.outbox, self.notifier, self.clock, self.rng, self.stop)
@@ -107,7 +106,7 @@ class Service:
             stop=self.stop,
             echo=echo,
         )
-        self.feed_ids = self.repo.sync_feeds(
+        self.repo.sync_feeds(
             [FeedSpec(f.name, f.url) for f in settings.feeds], self.clock()
         )
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from monitor.core.schedule import next_poll
+
 MAX_RETRY_AFTER = 7 * 86400.0
 UNCHANGED_PER_DOUBLING = 3
 MAX_DOUBLINGS = 8
@@ -69,8 +71,7 @@ def _clamp(seconds: float, policy: Policy) -> float:
 
 
 def _jittered(now: datetime, seconds: float, policy: Policy, rng: random.Random) -> datetime:
-    spread = seconds * policy.jitter
-    return now + timedelta(seconds=max(seconds + rng.uniform(-spread, spread), 1.0))
+    return next_poll(now, seconds, policy.jitter, rng)
 
 
 def after_success(

@@ -64,7 +64,8 @@ def titles(webhook_server) -> Counter:
     return Counter(p.json["title"] for p in webhook_server.posts_to("/hook"))
 
 
-def test_kill_9_mid_dispatch_then_restart_delivers_everything(tmp_path, feed_server, webhook_server) -> None:
+def interrupt_mid_dispatch_then_restart(tmp_path, feed_server, webhook_server, interrupt) -> Counter:
+    """40 alerts to a slow receiver; `interrupt(proc)` after 10 sends; restart; all delivered."""
     url = feed_server.add("/burst.xml", burst_feed(40))
     path = write(
         tmp_path,
@@ -75,40 +76,33 @@ def test_kill_9_mid_dispatch_then_restart_delivers_everything(tmp_path, feed_ser
     proc = start(path, tmp_path)
     try:
         wait_for(lambda: len(webhook_server.attempts) >= 10, timeout=30)
-        proc.kill()  # SIGKILL: no chance to finish the send in flight
-        proc.wait()
-        after_kill = len(webhook_server.posts_to("/hook"))
-        assert after_kill < 40
+        interrupt(proc)
+        assert len(webhook_server.posts_to("/hook")) < 40
         webhook_server.delay = 0
         proc = start(path, tmp_path)
         wait_for(lambda: len(titles(webhook_server)) == 40, timeout=30)
     finally:
         stop(proc)
-    counts = titles(webhook_server)
+    return titles(webhook_server)
+
+
+def test_kill_9_mid_dispatch_then_restart_delivers_everything(tmp_path, feed_server, webhook_server) -> None:
+    def kill(proc: subprocess.Popen) -> None:
+        proc.kill()  # SIGKILL: no chance to finish the send in flight
+        proc.wait()
+
+    counts = interrupt_mid_dispatch_then_restart(tmp_path, feed_server, webhook_server, kill)
     assert set(counts) == {f"[cartels] Cartel story {i}" for i in range(40)}
     # At most the one send that was in flight when the process died is doubled.
     assert sum(counts.values()) - 40 <= 1
 
 
 def test_normal_restart_mid_dispatch_doubles_nothing(tmp_path, feed_server, webhook_server) -> None:
-    url = feed_server.add("/burst.xml", burst_feed(40))
-    path = write(
-        tmp_path,
-        [{"name": "Burst", "url": url}],
-        {"hook": {"urls": [f"json://127.0.0.1:{webhook_server.port}/hook"]}},
-    )
-    webhook_server.delay = 0.05
-    proc = start(path, tmp_path)
-    try:
-        wait_for(lambda: len(webhook_server.attempts) >= 10, timeout=30)
+    def terminate(proc: subprocess.Popen) -> None:
         stop(proc, signal.SIGTERM)
         assert proc.returncode == 0
-        webhook_server.delay = 0
-        proc = start(path, tmp_path)
-        wait_for(lambda: len(titles(webhook_server)) == 40, timeout=30)
-    finally:
-        stop(proc)
-    counts = titles(webhook_server)
+
+    counts = interrupt_mid_dispatch_then_restart(tmp_path, feed_server, webhook_server, terminate)
     assert len(counts) == 40 and max(counts.values()) == 1
 
 

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import ahocorasick  # type: ignore[import-not-found,unused-ignore]
 
 from monitor.core.query.ast import (
-    And,
     EntityRef,
     EntitySpec,
     Near,
@@ -59,7 +58,6 @@ from monitor.core.query.evaluate import (
     CTerm,
 )
 from monitor.core.query.fields import MAX_GAP, ArticleFields
-from monitor.core.query.parser import parse
 from monitor.core.text import tokenize
 
 # A candidate set: presearch keys (int key ids, or ("feed"|"tag", value)),
@@ -300,12 +298,6 @@ class Program:
         return sorted(candidates), ArticleContext(fields, hits)
 
 
-def compile_query(query: str, entities: Mapping[str, EntitySpec] | Collection[str] = ()) -> Node:
-    """Parse and check one query against the known entity names.
-
-    Returns the syntax tree; raises QueryError with a message and column.
-    """
-    return parse(query, set(entities))
 
 
 def build_watchlist(name: str, parts: list[Node], entities: Mapping[str, EntitySpec],
