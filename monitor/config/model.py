@@ -194,6 +194,55 @@ class DeliverySettings(_Model):
     summary_delay: Duration = 600.0
 
 
+class DedupSettings(_Model):
+    """Cross-feed de-duplication: one story, one alert."""
+
+    enabled: bool = True
+    # Near-duplicate threshold on the overlap of word 3-gram shingles
+    # (see README "Stories"); chosen from tests/data/stories.
+    similarity: float = Field(default=0.5, gt=0, le=1)
+    # How long a story stays open for copies to join it.
+    window: Duration = 3 * 86400.0
+    # Follow-up alert when this many more outlets report an alerted story ...
+    escalate_after: int = Field(default=5, ge=1)
+    # ... within this long.
+    escalate_window: Duration = 3600.0
+    # Query parameters dropped from article URLs, beside utm_*, fbclid, gclid, ...
+    strip_params: tuple[str, ...] = ()
+
+
+def _listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8080")
+    return value
+
+
+class WebSettings(_Model):
+    """The dashboard, API, Atom feeds, /healthz and /metrics."""
+
+    enabled: bool = False
+    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8080"
+    token: SecretUrl | None = None
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class RetentionSettings(_Model):
+    """How long stored data is kept (None: for ever)."""
+
+    # Articles with no hits older than this are pruned, with their story index.
+    articles: Duration | None = None
+    # Hits (and then their articles) older than this are pruned.
+    hits: Duration | None = None
+
+
 class FeedConfig(_Model):
     """One feed to poll."""
 
@@ -309,6 +358,9 @@ class Settings(_Model):
     database: str = "sqlite:///data/monitor.db"
     poll: PollSettings = PollSettings()
     delivery: DeliverySettings = DeliverySettings()
+    dedup: DedupSettings = DedupSettings()
+    web: WebSettings = WebSettings()
+    retention: RetentionSettings = RetentionSettings()
     feeds: tuple[FeedConfig, ...] = ()
     channels: dict[Name, ChannelConfig] = {}
     entities: dict[Name, EntityConfig] = {}

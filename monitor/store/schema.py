@@ -1,4 +1,5 @@
-"""The database schema, in one place: feeds, articles, hits, deliveries.
+"""The database schema, in one place: feeds, articles and their sources,
+stories and their index keys, hits, and the outbox (deliveries, messages).
 
 SQLAlchemy 2.x typed ORM. Every timestamp is stored and returned as an
 aware UTC datetime, whatever the backend.
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -102,28 +104,95 @@ class FeedRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class StoryRow(Base):
+    """Articles from any feeds that tell the same story (near-duplicates).
+
+    `alerted_at` is when the story first got an outbox row, `escalated_at`
+    when its one follow-up ("now reported by N outlets") was queued.
+    """
+
+    __tablename__ = "stories"
+    __table_args__ = (Index("ix_stories_last_seen", "last_seen_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    escalated_outlets: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
 class ArticleRow(Base):
-    """One stored article; identified per feed by guid and globally by link."""
+    """One stored article, whichever feeds carried it (see `ArticleSourceRow`).
+
+    Identified by its canonical URL across feeds, and per feed by guid.
+    `content_hash` fingerprints the text that matters, so a changed entry
+    under a stable guid is seen as an update.
+    """
 
     __tablename__ = "articles"
     __table_args__ = (
         UniqueConstraint("feed_id", "guid", name="uq_articles_feed_guid"),
         Index("ix_articles_link", "link"),
+        Index("ix_articles_canonical_url", "canonical_url"),
         Index("ix_articles_first_seen", "first_seen_at"),
+        Index("ix_articles_story", "story_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The feed that brought it first (every feed that carries it: sources).
     feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
     guid: Mapped[str] = mapped_column(String(512))
     link: Mapped[str | None] = mapped_column(String(2048), default=None)
+    canonical_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     title: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
     content: Mapped[str] = mapped_column(Text, default="")
     author: Mapped[str | None] = mapped_column(String(512), default=None)
+    content_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"), default=None)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     feed: Mapped[FeedRow] = relationship()
+
+
+class ArticleSourceRow(Base):
+    """One feed entry that carried an article: the publisher's, an aggregator's, ..."""
+
+    __tablename__ = "article_sources"
+    __table_args__ = (
+        UniqueConstraint("feed_id", "guid", name="uq_sources_feed_guid"),
+        Index("ix_sources_article", "article_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    guid: Mapped[str] = mapped_column(String(512))
+    link: Mapped[str | None] = mapped_column(String(2048), default=None)
+    title: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StoryKeyRow(Base):
+    """The story index: LSH band keys and lead-sentence keys of recent articles.
+
+    Looking a new article up is an index probe per key, so its cost follows
+    the size of a bucket, not the number of stored articles; keys older than
+    the de-duplication window are pruned.
+    """
+
+    __tablename__ = "story_keys"
+    __table_args__ = (Index("ix_story_keys_key", "key"), Index("ix_story_keys_article", "article_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[int] = mapped_column(BigInteger)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class HitRow(Base):
@@ -137,6 +206,9 @@ class HitRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    story_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), default=None, index=True
+    )
     watchlist: Mapped[str] = mapped_column(String(200))
     terms: Mapped[list[str]] = mapped_column(JSON)
     snippet: Mapped[str] = mapped_column(Text, default="")
@@ -190,7 +262,7 @@ class DeliveryRow(SendState, Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("hit_id", "channel", name="uq_deliveries_hit_channel"),
+        UniqueConstraint("hit_id", "channel", "kind", name="uq_deliveries_hit_channel_kind"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_channel_sent", "channel", "sent_at"),
     )
@@ -198,6 +270,8 @@ class DeliveryRow(SendState, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(200))
+    # "alert": the hit itself; "escalation": its story's one follow-up.
+    kind: Mapped[str] = mapped_column(String(16), default="alert")
     # The digest or summary that carries this hit, if any.
     message_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="SET NULL"), default=None, index=True
