@@ -40,7 +40,7 @@ def fold_word(word: str) -> str:
 
 def fold(text: str) -> str:
     """Fold a whole string (used for display-independent comparisons)."""
-    return " ".join(token.word for token in tokenize(text))
+    return " ".join(words(text))
 
 
 def tokenize(text: str) -> list[Token]:
@@ -62,8 +62,15 @@ def tokenize(text: str) -> list[Token]:
 
 
 def words(text: str) -> list[str]:
-    """The folded words of `text`, without offsets."""
-    return [token.word for token in tokenize(text)]
+    """The folded words of `text`, without offsets (the same words `tokenize` gives)."""
+    out: list[str] = []
+    for word in _WORD_RE.findall(text):
+        folded = fold_word(word)
+        if folded.isalnum():
+            out.append(folded)
+        else:
+            out.extend(_WORD_RE.findall(folded))
+    return out
 
 
 def collapse_spaces(text: str) -> str:

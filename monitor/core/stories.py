@@ -1,0 +1,204 @@
+"""Near-duplicate detection: which articles tell the same story.
+
+Pure functions over plain values. An article's normalised title and text
+(folded, repeated paragraphs once) become a set of hashed word 3-gram
+shingles. Two kinds of index key find candidates without a scan:
+
+- MinHash band keys (datasketch's MinHash, LSH banding here): copies that
+  share most of their text, whatever the headline and boilerplate;
+- lead-sentence keys (the first few full sentences, folded): a copy cut
+  down to its summary shares its opening sentences with the full text,
+  though its Jaccard similarity to it is tiny.
+
+Candidates are then verified exactly: the overlap coefficient of the two
+shingle sets (shared / smaller set), so a summary contained in the full
+article scores high while two articles sharing a few phrases — the same
+cartel, the same minister — score low. README "Stories" gives the
+measurements behind the method and the default threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from datasketch import MinHash
+
+from monitor.core.identity import unique_paragraphs
+from monitor.core.text import words as folded_words
+
+__all__ = [
+    "BANDS",
+    "ROWS",
+    "Candidate",
+    "StoryMatch",
+    "StoryPolicy",
+    "StorySignature",
+    "best_match",
+    "should_escalate",
+    "shingles",
+    "similarity",
+    "story_signature",
+]
+
+SHINGLE_WORDS = 3
+NUM_PERM = 63
+BANDS = 21
+ROWS = 3  # a band collides with probability J**3: ~50 % at J=0.36 over 21 bands
+LEAD_SENTENCES = 6
+SENTENCE_MIN_WORDS = 8
+LEAD_CHARS = 3000
+# Under this many shingles the overlap coefficient says little: use Jaccard.
+MIN_OVERLAP_SHINGLES = 12
+_SEED = 20261126
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’»)]*\s+|\n+")
+
+
+@dataclass(frozen=True)
+class StorySignature:
+    """What the story index knows of one article."""
+
+    keys: tuple[int, ...]
+    shingles: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored (or earlier in the batch) article that shares index keys."""
+
+    ref: int  # an article id, or a negative number for one not stored yet
+    story: int  # a story id, or a negative number for a story not stored yet
+    shingles: frozenset[int]
+
+
+@dataclass(frozen=True)
+class StoryMatch:
+    story: int
+    ref: int
+    score: float
+
+
+def _words(title: str, text: str) -> list[str]:
+    return folded_words(f"{title}\n{unique_paragraphs(text)}")
+
+
+def shingles(title: str, text: str) -> frozenset[int]:
+    """Hashed word 3-grams of the normalised title and text (CRC32: stable across runs)."""
+    words = _words(title, text)
+    if len(words) < SHINGLE_WORDS:
+        return frozenset({zlib.crc32(" ".join(words).encode())}) if words else frozenset()
+    return frozenset(
+        zlib.crc32(" ".join(words[i : i + SHINGLE_WORDS]).encode())
+        for i in range(len(words) - SHINGLE_WORDS + 1)
+    )
+
+
+@lru_cache(maxsize=1)
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    template = MinHash(num_perm=NUM_PERM, seed=_SEED, scheme="affine32")
+    return template.permutations  # type: ignore[no-any-return]
+
+
+def _identity(value: int) -> int:
+    return value
+
+
+def _band_keys(hashed: frozenset[int]) -> list[int]:
+    if not hashed:
+        return []
+    minhash = MinHash(
+        num_perm=NUM_PERM, seed=_SEED, hashfunc=_identity, permutations=_permutations(), scheme="affine32"
+    )
+    minhash.update_batch(sorted(hashed))
+    values = np.asarray(minhash.hashvalues, dtype=np.uint64)
+    return [_key(b"B%d:" % band + values[band * ROWS : (band + 1) * ROWS].tobytes()) for band in range(BANDS)]
+
+
+def _lead_keys(text: str) -> list[int]:
+    keys: list[int] = []
+    # The lead is at the start: do not split a long text to its end (and
+    # drop the sentence the cut went through).
+    sentences = _SENTENCE_END.split(unique_paragraphs(text[:LEAD_CHARS]))
+    if len(text) > LEAD_CHARS:
+        sentences = sentences[:-1]
+    for sentence in sentences:
+        words = folded_words(sentence)
+        if len(words) < SENTENCE_MIN_WORDS:
+            continue
+        keys.append(_key(b"S:" + " ".join(words).encode()))
+        if len(keys) == LEAD_SENTENCES:
+            break
+    return keys
+
+
+def _key(data: bytes) -> int:
+    """A signed 64-bit key (fits a BIGINT column)."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def story_signature(title: str, text: str) -> StorySignature:
+    """Index keys and shingles of one article."""
+    hashed = shingles(title, text)
+    keys = dict.fromkeys([*_band_keys(hashed), *_lead_keys(text)])
+    return StorySignature(tuple(keys), hashed)
+
+
+def similarity(a: frozenset[int], b: frozenset[int]) -> float:
+    """How much of the shorter text the longer one repeats (0..1).
+
+    The overlap coefficient |A∩B| / min(|A|, |B|), so a copy cut to its
+    summary still scores as the same story; Jaccard when either is tiny.
+    """
+    if not a or not b:
+        return 0.0
+    shared = len(a & b)
+    smaller = min(len(a), len(b))
+    if smaller < MIN_OVERLAP_SHINGLES:
+        return shared / len(a | b)
+    return shared / smaller
+
+
+def best_match(
+    signature: StorySignature, candidates: Iterable[Candidate], threshold: float
+) -> StoryMatch | None:
+    """The candidate story this article belongs to, if any reaches `threshold`.
+
+    Ties go to the earliest reference (lowest id), so the outcome does not
+    depend on the order the candidates arrive in.
+    """
+    best: StoryMatch | None = None
+    for candidate in candidates:
+        score = similarity(signature.shingles, candidate.shingles)
+        if score < threshold:
+            continue
+        if best is None or score > best.score or (score == best.score and candidate.ref < best.ref):
+            best = StoryMatch(candidate.story, candidate.ref, score)
+    return best
+
+
+@dataclass(frozen=True)
+class StoryPolicy:
+    """De-duplication settings as plain values (from `dedup:` in the config)."""
+
+    enabled: bool = True
+    similarity: float = 0.5
+    window: float = 3 * 86400.0
+    escalate_after: int = 5
+    escalate_window: float = 3600.0
+    strip_params: tuple[str, ...] = ()
+
+
+def should_escalate(
+    outlets_before_alert: set[str], outlets_since: set[str], policy: StoryPolicy
+) -> bool:
+    """Whether an alerted story spread enough for its one follow-up.
+
+    `outlets_since` are the outlets whose copies arrived after the alert and
+    within the escalation window; only ones new to the story count.
+    """
+    return len(outlets_since - outlets_before_alert) >= policy.escalate_after
