@@ -15,7 +15,7 @@ import hashlib
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +23,9 @@ from zoneinfo import ZoneInfo
 
 from monitor.config import ChannelConfig, Settings, template_path
 from monitor.core.matcher import MatchResult
+from monitor.core.stories import StoryPolicy
 from monitor.core.schedule import last_fire, retry_at
+from monitor.metrics import METRICS
 from monitor.models import DeliveryJob, HitRecord, MessageJob
 from monitor.notify.redact import privacy_url
 from monitor.notify.render import Message, medium_for, render_alert, render_digest, render_summary
@@ -68,22 +70,43 @@ class SendOutcome:
         return not self.reasons
 
 
-def make_router(settings: Settings) -> Callable[[MatchResult], list[tuple[str, str]]]:
-    """Which outbox rows a new hit gets: per channel of its watchlist, unless
-    its score is under the channel's min_score; queued for digests."""
-    channels_of = {w.name: tuple(w.channels) for w in settings.watchlists}
+@dataclass(frozen=True)
+class Routing:
+    """Which outbox rows a new hit gets (see `store.repository.Router`).
 
-    def route(result: MatchResult) -> list[tuple[str, str]]:
+    Per channel of its watchlist, unless its score is under the channel's
+    min_score; queued for digest channels. `stories` carries the
+    de-duplication policy (a story alerts once per watchlist and channel).
+    """
+
+    channels: Mapping[str, ChannelConfig]
+    channels_of: Mapping[str, tuple[str, ...]]
+    stories: StoryPolicy | None = None
+
+    @property
+    def instant(self) -> frozenset[str]:
+        return frozenset(name for name, ch in self.channels.items() if ch.mode != "digest")
+
+    def __call__(self, result: MatchResult) -> list[tuple[str, str]]:
         routes = []
-        for name in channels_of.get(result.watchlist, ()):
-            channel = settings.channels[name]
+        for name in self.channels_of.get(result.watchlist, ()):
+            channel = self.channels[name]
             if channel.min_score is not None and result.score < channel.min_score:
                 continue
             status = DeliveryStatus.QUEUED if channel.mode == "digest" else DeliveryStatus.PENDING
             routes.append((name, status))
         return routes
 
-    return route
+
+def story_policy(settings: Settings) -> StoryPolicy:
+    d = settings.dedup
+    return StoryPolicy(d.enabled, d.similarity, d.window, d.escalate_after, d.escalate_window, tuple(d.strip_params))
+
+
+def make_router(settings: Settings, *, notify: bool = True) -> Routing:
+    """The routing of `settings`; with `notify` False, hits are stored and nothing is queued."""
+    channels_of = {w.name: tuple(w.channels) for w in settings.watchlists} if notify else {}
+    return Routing(dict(settings.channels), channels_of, story_policy(settings))
 
 
 class Dispatcher:
@@ -193,7 +216,7 @@ class Dispatcher:
                 continue
             hit = job.hit
 
-            def render(url: str, hit: HitRecord = hit) -> Message:
+            def render(url: str, hit: HitRecord = hit, escalation: bool = job.kind == "escalation") -> Message:
                 return render_alert(
                     hit,
                     medium_for(url),
@@ -201,12 +224,14 @@ class Dispatcher:
                     template=self._templates.get(name),
                     limits=limits_for(url),
                     channel=name,
+                    escalation=escalation,
                 )
 
             outcome = self._send(channel, job.done_targets, render)
             if outcome.ok:
                 self.outbox.mark_sent(job.id, self.clock())
                 summary.sent += 1
+                METRICS.delivery(name, "sent")
                 if budget is not None:
                     budget -= 1
                 log.info("channel=%r watchlist=%r alert sent: %s", name, job.hit.watchlist, job.hit.title)
@@ -240,6 +265,7 @@ class Dispatcher:
         if outcome.ok:
             self.outbox.mark_message_sent(job.id, self.clock())
             summary.messages += 1
+            METRICS.delivery(name, "sent")
             log.info("channel=%r %s sent with %d hits", name, job.kind, len(job.hits))
         else:
             self._record_failure(name, job.id, job.attempts, outcome, summary, message=True)
@@ -273,9 +299,11 @@ class Dispatcher:
         mark = self.outbox.mark_message_failed if message else self.outbox.mark_failed
         mark(row_id, reason, again, outcome.done)
         summary.failed += 1
+        METRICS.delivery(name, "failed")
         what = "digest/summary" if message else "alert"
         if again is None:
             summary.gave_up += 1
+            METRICS.delivery(name, "gave_up")
             log.error("channel=%r %s failed for good after %d attempts: %s", name, what, attempts, reason)
         else:
             log.warning(

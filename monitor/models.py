@@ -63,6 +63,8 @@ class ArticleData:
     content: str
     published: datetime | None
     author: str | None = None
+    # Story index keys, when the parser already computed them (core.stories).
+    story_keys: tuple[int, ...] | None = None
 
     @property
     def text(self) -> str:
@@ -106,8 +108,23 @@ class FeedHealth:
 
 
 @dataclass(frozen=True)
+class Source:
+    """One outlet's copy of a story: the feed entry that carried it."""
+
+    feed: str
+    title: str
+    link: str | None
+    outlet: str  # the link's host (www./amp. dropped), else "feed:<name>"
+    seen_at: datetime
+
+
+@dataclass(frozen=True)
 class HitRecord:
-    """A stored hit with its article, as listed by `monitor hits`."""
+    """A stored hit with its article, as listed by `monitor hits`.
+
+    `sources` are every copy of the hit's story (its own first), one per
+    outlet; `copies` counts all the story's entries, whatever the outlet.
+    """
 
     id: int
     watchlist: str
@@ -121,6 +138,18 @@ class HitRecord:
     found_at: datetime
     spans: tuple[tuple[str, int, int], ...] = ()
     snippets: tuple[str, ...] = ()
+    story_id: int | None = None
+    sources: tuple[Source, ...] = ()
+
+    @property
+    def outlets(self) -> int:
+        """How many outlets reported the story (1 when it has no copies)."""
+        return max(1, len(self.sources))
+
+    @property
+    def also_reported_by(self) -> tuple[Source, ...]:
+        """The story's other outlets, first seen first."""
+        return self.sources[1:]
 
 
 @dataclass(frozen=True)
@@ -132,6 +161,8 @@ class DeliveryJob:
     attempts: int
     hit: HitRecord
     done_targets: frozenset[str] = frozenset()
+    # "alert", or "escalation": the story's follow-up ("now reported by N outlets").
+    kind: str = "alert"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from monitor.config import FeedConfig, Settings
@@ -28,7 +28,9 @@ from monitor.core.matcher import ArticleText, Matcher, MatchResult
 from monitor.core.polling import Decision, FeedState, Policy, after_failure, after_success, server_hint
 from monitor.errors import FetchError
 from monitor.fetch.http import Fetcher, FetchSettings, USER_AGENT
+from monitor.core.stories import story_keys
 from monitor.fetch.parse import parse_feed
+from monitor.metrics import METRICS
 from monitor.models import ArticleData, FeedRequest, FetchResult, NewHit, ParsedFeed
 from monitor.notify.render import Message, Medium, medium_for, render_console
 from monitor.notify.templating import md_safe, slack_safe
@@ -46,10 +48,24 @@ _pool_size = 0
 _pool_lock = threading.Lock()
 
 
-def parse_job(body: bytes, headers: dict[str, str], url: str, max_entries: int) -> ParseOutcome:
-    """Parse in a worker process; errors come back as values (exceptions may not pickle)."""
+def parse_job(
+    body: bytes, headers: dict[str, str], url: str, max_entries: int, keys: bool = False
+) -> ParseOutcome:
+    """Parse in a worker process; errors come back as values (exceptions may not pickle).
+
+    `keys`: also compute each entry's story index keys here, in parallel. Done
+    for a feed's first poll, where every entry is new (a cold start of a
+    thousand feeds is fifty thousand articles); later polls compute them in
+    the store for the few new entries only.
+    """
     try:
-        return "ok", parse_feed(body, headers, url, max_entries=max_entries)
+        parsed = parse_feed(body, headers, url, max_entries=max_entries)
+        if keys:
+            parsed = replace(
+                parsed,
+                articles=tuple(replace(a, story_keys=story_keys(a.title, a.text)) for a in parsed.articles),
+            )
+        return "ok", parsed
     except FetchError as exc:
         return "error", exc.reason
     except Exception as exc:  # noqa: BLE001 - a parser crash is this feed's failure only
@@ -186,7 +202,12 @@ class Poller:
             if result.ok and not result.not_modified and self.workers:
                 try:
                     future = _parse_pool(self.workers).submit(
-                        parse_job, result.body, result.headers, result.final_url, self.settings.poll.max_entries
+                        parse_job,
+                        result.body,
+                        result.headers,
+                        result.final_url,
+                        self.settings.poll.max_entries,
+                        self._keys_in_parser(result),
                     )
                 except (BrokenProcessPool, RuntimeError):
                     _reset_pool()
@@ -211,7 +232,13 @@ class Poller:
                 log.exception("could not record %d unchanged feeds", len(batch))
 
     def _parse_here(self, result: FetchResult) -> ParseOutcome:
-        return parse_job(result.body, result.headers, result.final_url, self.settings.poll.max_entries)
+        return parse_job(
+            result.body, result.headers, result.final_url, self.settings.poll.max_entries, self._keys_in_parser(result)
+        )
+
+    def _keys_in_parser(self, result: FetchResult) -> bool:
+        policy = self.route.stories
+        return bool(policy and policy.enabled and not result.request.polled)
 
     def _outcome(self, future: Future[ParseOutcome], result: FetchResult) -> ParseOutcome:
         try:
@@ -250,6 +277,7 @@ class Poller:
                 hint = server_hint(result.headers, now)
                 decision = after_success(policy, state, now, self.rng, new_entries=0, entries=0, hint=hint)
                 summary.not_modified += 1
+                METRICS.poll_outcome("not_modified", result.elapsed)
                 log.info("feed=%r status=not_modified", request.name)
                 if request.failures or request.admin_alerted:
                     self.repo.record_not_modified(request.feed_id, now, decision)
@@ -317,15 +345,19 @@ class Poller:
             route=self.route,
         )
         summary.feeds_ok += 1
+        METRICS.poll_outcome("ok", result.elapsed)
+        METRICS.stored(saved.new_articles, [h.hit.watchlist for h in saved.hits])
         summary.new_articles += saved.new_articles
         summary.hits += len(saved.hits)
         summary.new_hits.extend(saved.hits)
         self._recovered(request, feed)
         log.info(
-            "feed=%r status=ok entries=%d new=%d hits=%d next_in=%s",
+            "feed=%r status=ok entries=%d new=%d copies=%d updated=%d hits=%d next_in=%s",
             request.name,
             len(parsed.articles),
             saved.new_articles,
+            saved.copies,
+            saved.updates,
             len(saved.hits),
             _human(decided[0].interval) if decided else "?",
         )
@@ -344,6 +376,7 @@ class Poller:
         summary: PollSummary,
     ) -> None:
         summary.feeds_failed += 1
+        METRICS.poll_outcome("failed", result.elapsed)
         decision = after_failure(policy, state, now, self.rng, status=result.status, retry_after=result.retry_after)
         try:
             self.repo.record_failure(request.feed_id, reason, now, decision)

@@ -13,18 +13,20 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from monitor.config import Settings
 from monitor.core.matcher import ArticleText, EntitySpec, Matcher, MatchResult, WatchlistSpec
 from monitor.delivery import Dispatcher, DispatchSummary, make_router
+from monitor.errors import ConfigError
 from monitor.models import NewHit
 from monitor.notify.sender import Notifier
 from monitor.poller import Poller, PollSummary
 from monitor.store.engine import make_engine
 from monitor.store.outbox import Outbox
+from monitor.store.retention import Retention, RetentionResult, describe
 from monitor.store.feeds import FeedSpec
-from monitor.store.repository import Repository
+from monitor.store.repository import Repository, Router
 
 log = logging.getLogger(__name__)
 
@@ -90,31 +92,71 @@ class Service:
         self.rng = rng or random.Random()
         self.echo = echo
         self.stop = threading.Event()
+        # Held for a whole poll cycle / dispatch run; `apply` swaps between them.
+        self._polling = threading.Lock()
+        self._dispatching = threading.Lock()
         self.matcher = make_matcher(settings)
         self._feed_tags = feed_tags(settings)
         self.route = make_router(settings)
         self.outbox = Outbox(self.repo.engine)
-        self.dispatcher = Dispatcher(settings, self.outbox, self.notifier, self.clock, self.rng, self.stop)
-        self.poller = Poller(
+        self.dispatcher = self._make_dispatcher(settings)
+        self.poller = self._make_poller(settings, self.matcher, self.route)
+        self.repo.sync_feeds(
+            [FeedSpec(f.name, f.url) for f in settings.feeds], self.clock()
+        )
+
+    def _make_poller(self, settings: Settings, matcher: Matcher, route: Router) -> Poller:
+        return Poller(
             settings,
             self.repo,
-            self.matcher,
-            self.route,
+            matcher,
+            route,
             self.notifier,
             clock=self.clock,
             rng=self.rng,
             stop=self.stop,
-            echo=echo,
+            echo=self.echo,
         )
-        self.repo.sync_feeds(
-            [FeedSpec(f.name, f.url) for f in settings.feeds], self.clock()
-        )
+
+    def _make_dispatcher(self, settings: Settings) -> Dispatcher:
+        return Dispatcher(settings, self.outbox, self.notifier, self.clock, self.rng, self.stop)
+
+    # --- reloading -----------------------------------------------------------
+
+    def apply(self, settings: Settings) -> None:
+        """Swap in new settings (a config reload) without losing work in flight.
+
+        Everything is built first; the poll side (feed rows synced, matcher,
+        router, poller) is swapped when no poll cycle is running, the
+        dispatcher when no dispatch is running, so a cycle under way finishes
+        with the old settings and the next one uses the new. The database
+        cannot change: raises ConfigError, and nothing is swapped.
+        """
+        if settings.database != self.settings.database:
+            raise ConfigError(["database: cannot change while the daemon runs; restart it to use another database"])
+        matcher = make_matcher(settings)
+        route = make_router(settings)
+        poller = self._make_poller(settings, matcher, route)
+        dispatcher = self._make_dispatcher(settings)
+        try:
+            with self._polling:
+                self.repo.sync_feeds([FeedSpec(f.name, f.url) for f in settings.feeds], self.clock())
+                old_poller = self.poller
+                self.settings, self.matcher, self.route, self.poller = settings, matcher, route, poller
+                self._feed_tags = feed_tags(settings)
+        except BaseException:
+            poller.close()
+            raise
+        old_poller.close()
+        with self._dispatching:
+            self.dispatcher = dispatcher
 
     # --- polling -------------------------------------------------------------
 
     def poll(self, *, all_feeds: bool = False) -> PollSummary:
         """Poll the due feeds (or every enabled feed) once; returns the counts."""
-        return self.poller.poll(all_feeds=all_feeds)
+        with self._polling:
+            return self.poller.poll(all_feeds=all_feeds)
 
     def close(self) -> None:
         """Release the HTTP client and its connections."""
@@ -124,7 +166,12 @@ class Service:
 
     def dispatch(self) -> DispatchSummary:
         """Send every due alert, digest and summary; failures are retried on later calls."""
-        return self.dispatcher.dispatch()
+        if not self._dispatching.acquire(blocking=False):
+            return DispatchSummary()  # another thread is dispatching; it will see our rows
+        try:
+            return self.dispatcher.dispatch()
+        finally:
+            self._dispatching.release()
 
     # --- replays -----------------------------------------------------------------
 
@@ -144,10 +191,7 @@ class Service:
         matcher = make_matcher(self.settings, watchlist) if watchlist else self.matcher
         summary = ReplaySummary()
         now = self.clock()
-        def no_alerts(_result: MatchResult) -> list[tuple[str, str]]:
-            return []
-
-        route = self.route if notify else no_alerts
+        route = self.route if notify else make_router(self.settings, notify=False)
         for batch in self.repo.iter_articles(since):
             if self.stop.is_set():
                 break
@@ -167,4 +211,22 @@ class Service:
         return summary
 
     def housekeeping(self) -> None:
+        """Prune by the retention settings and the story index past the
+        de-duplication window, then tidy the database; safe to run any time."""
+        self.prune()
+        window = timedelta(seconds=self.settings.dedup.window)
+        dropped = self.repo.prune_story_keys(self.clock() - window)
+        if dropped:
+            log.info("story index: pruned %d keys older than the de-duplication window", dropped)
         self.repo.vacuum()
+
+    def prune(self) -> RetentionResult | None:
+        """Delete articles and hits older than `retention` keeps (None: it keeps everything)."""
+        retention = self.settings.retention
+        if retention.articles is None and retention.hits is None:
+            return None
+        result = Retention(self.repo.engine).prune(
+            now=self.clock(), articles_after=retention.articles, hits_after=retention.hits
+        )
+        log.info("retention: pruned %s", describe(result))
+        return result

@@ -9,10 +9,17 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, repository, settings_of
-from monitor.cli.listing import clip, iso, short_time, table
+from monitor.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_OK,
+    repository,
+    settings_of,
+)
+from monitor.cli.listing import clip, short_time, table
 from monitor.config import Settings
 from monitor.models import HitRecord
+from monitor.records import iso
 
 SHOWN_BY_DEFAULT = ("pending", "sending", "failed", "held", "queued", "batched")
 

@@ -17,12 +17,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, repository, settings_of
-from monitor.cli.listing import clip, iso, short_time, table
+from monitor.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_OK,
+    repository,
+    settings_of,
+)
+from monitor.cli.listing import clip, short_time, table
 from monitor.config import Settings, find_config, parse_config
 from monitor.core.polling import feed_health
 from monitor.errors import ConfigError
 from monitor.models import FeedHealth
+from monitor.records import iso
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:

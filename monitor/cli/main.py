@@ -15,8 +15,15 @@ from collections.abc import Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import __version__
-from monitor.cli import delivering, feeds, listing, tuning
-from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, repository, settings_of
+from monitor.cli import database, delivering, feeds, listing, tuning, web
+from monitor.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_OK,
+    repository,
+    settings_of,
+)
+from monitor.cli.logs import FORMATS, make_formatter
 from monitor.config import find_config, format_duration, redact_url
 from monitor.errors import ConfigError, MonitorError
 from monitor.store.engine import describe_url
@@ -43,6 +50,13 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
         default=default,
         choices=["debug", "info", "warning", "error"],
         help="log verbosity on stderr (default: info for run/poll, warning otherwise)",
+    )
+    common.add_argument(
+        "--log-format",
+        default=default,
+        choices=list(FORMATS),
+        help="log lines on stderr: text, or json (one object per line with ts, level, logger, "
+        "message and context such as feed, watchlist, channel; default: text)",
     )
     return common
 
@@ -77,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_commands(sub, common)
     delivering.add_commands(sub, common)
     feeds.add_commands(sub, common)
+    web.add_commands(sub, common)
+    database.add_commands(sub, common)
     return parser
 
 
@@ -84,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     default_level = "info" if args.command in ("run", "poll") else "warning"
-    configure_logging(args.log_level or default_level)
+    configure_logging(args.log_level or default_level, args.log_format or "text")
     try:
         return int(args.func(args))
     except ConfigError as exc:
@@ -104,9 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setFormatter(make_formatter(fmt))
     if level != "debug":
         # apprise logs each failed send as a warning; ours already says it,
         # with the channel and the retry time.
@@ -116,7 +132,7 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
     # Third-party chatter stays at warning unless debugging.
     quiet = logging.DEBUG if level == "debug" else logging.WARNING
-    for name in ("httpx", "httpcore", "apscheduler", "apprise"):
+    for name in ("httpx", "httpcore", "apscheduler", "apprise", "alembic", "watchfiles"):
         logging.getLogger(name).setLevel(quiet)
 
 
@@ -171,10 +187,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.fetch.sanitize import check_expat
     from monitor.scheduler import run_daemon
     from monitor.service import Service
-
-    from monitor.fetch.sanitize import check_expat
 
     settings = settings_of(args)
     expat_warning = check_expat()
@@ -183,7 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     service = Service(settings)
     log.info("database %s; config %s", describe_url(settings.database), settings.source)
     try:
-        run_daemon(service)
+        run_daemon(service, config=settings.source)  # SIGHUP / file changes reload it
     finally:
         service.close()
     return EXIT_OK

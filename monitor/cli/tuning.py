@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, repository, settings_of, since_of
+from monitor.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_OK,
+    repository,
+    settings_of,
+    since_of,
+)
 from monitor.config import Settings, find_config, parse_config
 from monitor.core.matcher import ArticleText, Matcher, WatchlistSpec, watchlist_parts
 from monitor.core.query import QueryError
@@ -224,10 +231,8 @@ def _write_text(
             verdict = "MATCH" if explanation.matched else "no match"
             name = "" if spec.name == "query" else f" [{spec.name}]"
             out.write(f"{verdict}{name}: {sample.label}\n")
-            for line in explanation.lines:
-                out.write(f"  {line}\n")
-            for snippet in explanation.snippets:
-                out.write(f"  > {snippet}\n")
+            out.writelines(f"  {line}\n" for line in explanation.lines)
+            out.writelines(f"  > {snippet}\n" for snippet in explanation.snippets)
             out.write("\n")
     if not single:
         tests = len(samples) * len(specs)

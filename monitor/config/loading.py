@@ -232,6 +232,11 @@ def _cross_check(raw: Mapping[str, Any]) -> Iterator[str]:
     if isinstance(admin, str) and admin not in channels:
         known = ", ".join(sorted(map(str, channels))) or "none defined"
         yield f"admin_channel: unknown channel {admin!r} (known: {known})"
+    web = raw.get("web")
+    if isinstance(web, dict) and not web.get("token"):
+        listen = web.get("listen", "127.0.0.1:8080")
+        if isinstance(listen, str) and ":" in listen and not is_loopback_host(listen.rpartition(":")[0]):
+            yield "web.token: required when web.listen is not a loopback address"
     feed_tags = {t for f in feeds.values() for t in _strings(f.get("tags"))}
     raw_entities = raw.get("entities")
     entity_names = set(map(str, raw_entities)) if isinstance(raw_entities, dict) else set()
@@ -253,6 +258,19 @@ def _cross_check(raw: Mapping[str, Any]) -> Iterator[str]:
         for j, tag in enumerate(_strings(watchlist.get("tags"))):
             if feeds and tag not in feed_tags:
                 yield f"watchlists[{i}].tags[{j}]: no feed carries the tag {tag!r}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1): no token needed there."""
+    import ipaddress
+
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _dicts(value: object) -> dict[int, dict[str, Any]]:

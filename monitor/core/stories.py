@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from datasketch import MinHash
 
 from monitor.core.identity import unique_paragraphs
 from monitor.core.text import words as folded_words
@@ -40,9 +39,10 @@ __all__ = [
     "StoryPolicy",
     "StorySignature",
     "best_match",
-    "should_escalate",
     "shingles",
+    "should_escalate",
     "similarity",
+    "story_keys",
     "story_signature",
 ]
 
@@ -99,8 +99,17 @@ def shingles(title: str, text: str) -> frozenset[int]:
 
 
 @lru_cache(maxsize=1)
+def _minhash_class() -> type:
+    # Imported on first use: datasketch loads scipy (about a second), which
+    # commands that never store an article should not pay for.
+    from datasketch import MinHash
+
+    return MinHash
+
+
+@lru_cache(maxsize=1)
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
-    template = MinHash(num_perm=NUM_PERM, seed=_SEED, scheme="affine32")
+    template = _minhash_class()(num_perm=NUM_PERM, seed=_SEED, scheme="affine32")
     return template.permutations  # type: ignore[no-any-return]
 
 
@@ -111,7 +120,7 @@ def _identity(value: int) -> int:
 def _band_keys(hashed: frozenset[int]) -> list[int]:
     if not hashed:
         return []
-    minhash = MinHash(
+    minhash = _minhash_class()(
         num_perm=NUM_PERM, seed=_SEED, hashfunc=_identity, permutations=_permutations(), scheme="affine32"
     )
     minhash.update_batch(sorted(hashed))
@@ -141,11 +150,19 @@ def _key(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
+def _keys(hashed: frozenset[int], text: str) -> tuple[int, ...]:
+    return tuple(dict.fromkeys([*_band_keys(hashed), *_lead_keys(text)]))
+
+
+def story_keys(title: str, text: str) -> tuple[int, ...]:
+    """The index keys of one article (what a parser worker computes ahead)."""
+    return _keys(shingles(title, text), text)
+
+
 def story_signature(title: str, text: str) -> StorySignature:
     """Index keys and shingles of one article."""
     hashed = shingles(title, text)
-    keys = dict.fromkeys([*_band_keys(hashed), *_lead_keys(text)])
-    return StorySignature(tuple(keys), hashed)
+    return StorySignature(_keys(hashed, text), hashed)
 
 
 def similarity(a: frozenset[int], b: frozenset[int]) -> float:
@@ -186,7 +203,7 @@ class StoryPolicy:
     """De-duplication settings as plain values (from `dedup:` in the config)."""
 
     enabled: bool = True
-    similarity: float = 0.5
+    similarity: float = 0.4
     window: float = 3 * 86400.0
     escalate_after: int = 5
     escalate_window: float = 3600.0

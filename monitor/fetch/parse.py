@@ -32,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from monitor.core.identity import unique_paragraphs
 from monitor.errors import FetchError
 from monitor.fetch.fastparse import fast_parse
 from monitor.fetch.sanitize import sanitize_xml
@@ -58,14 +59,13 @@ _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _FUTURE_SLACK = timedelta(days=1)
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _BLOCK_TAGS = frozenset(
-    "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote pre tr table section article "
-    "header footer figure figcaption dd dt hr".split()
+    ["p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "table", "section", "article", "header", "footer", "figure", "figcaption", "dd", "dt", "hr"]
 )
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title"})
 # Control characters (as _CONTROL) deleted; tab, CR, form feed, vertical tab and
 # no-break space made plain spaces.
 _TIDY_TABLE: dict[int, str | None] = {
-    **{code: None for code in (*range(0, 9), 11, 12, *range(14, 32), 0x7F, 0xFFFE, 0xFFFF)},
+    **{code: None for code in (*range(9), 11, 12, *range(14, 32), 0x7F, 0xFFFE, 0xFFFF)},
     **{code: " " for code in (0x09, 0x0B, 0x0C, 0x0D, 0xA0)},
 }
 _MULTI_SPACE = re.compile(" {2,}")
@@ -141,7 +141,7 @@ def parse_feed(
     response_headers.pop("content-encoding", None)
     try:
         parsed, notes = _run_feedparser(body, response_headers)
-    except Exception as exc:  # noqa: BLE001 - a feedparser bug must fail one feed only
+    except Exception as exc:
         raise FetchError(url, f"parser failed: {type(exc).__name__}: {_one_line(exc)}") from exc
     version = parsed.get("version", "")
     entries = parsed.get("entries", []) or []
@@ -164,7 +164,7 @@ def parse_feed(
             break
         try:
             article = _article(entry, base, url, moment)
-        except Exception:  # noqa: BLE001 - skip a bad entry, keep the feed
+        except Exception:
             log.debug("skipping an unreadable entry of %s", url, exc_info=True)
             broken += 1
             continue
@@ -268,8 +268,10 @@ def _article(
     entry: Mapping[str, Any], base: str, feed_url: str, now: datetime
 ) -> ArticleData | None:
     title = _cap(html_to_text(_str(entry.get("title"))), MAX_TITLE)
-    summary = _cap(html_to_text(_str(entry.get("summary"))), MAX_TEXT)
-    content = _content(entry)
+    # Syndication often doubles paragraphs: kept once, they neither inflate
+    # a match's score nor the story similarity.
+    summary = unique_paragraphs(_cap(html_to_text(_str(entry.get("summary"))), MAX_TEXT))
+    content = unique_paragraphs(_content(entry))
     if content == summary:
         content = ""
     link = _http_link(entry.get("link"), base, feed_url)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from enum import Enum
 from pathlib import Path
@@ -125,6 +125,12 @@ class HitView:
     published: datetime
     found_at: datetime
     published_text: str
+    # The story's outlets (1: no copies), and the others' names, escaped.
+    outlets: int = 1
+    also: tuple[str, ...] = ()
+    also_more: int = 0
+    # An escalation: the story's follow-up ("now reported by N outlets").
+    escalation: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,7 +182,13 @@ def _view(hit: HitRecord, target: str, fmt: str, zone: tzinfo | None, title_len:
         published=tpl.as_utc(hit.published),
         found_at=tpl.as_utc(hit.found_at),
         published_text=tpl.time_formatter(zone)(hit.published),
+        outlets=hit.outlets,
+        also=tuple(esc(truncate(one_line(src.feed), 60)) for src in hit.also_reported_by[:ALSO_SHOWN]),
+        also_more=max(0, len(hit.also_reported_by) - ALSO_SHOWN),
     )
+
+
+ALSO_SHOWN = 5
 
 
 def _newest_first(hit: HitRecord) -> tuple[datetime, int]:
@@ -271,9 +283,9 @@ def _title(text: str, limits: Limits) -> str:
 _ALERT_LEVELS = ((60, 0), (120, 0), (200, 120), (300, 300), (300, 600))
 
 
-def _alert_builder(hit: HitRecord, zone: tzinfo | None, channel: str) -> Builder:
+def _alert_builder(hit: HitRecord, zone: tzinfo | None, channel: str, escalation: bool = False) -> Builder:
     def build(target: str, fmt: str, level: int) -> dict[str, Any]:
-        view = _view(hit, target, fmt, zone, *_ALERT_LEVELS[level])
+        view = replace(_view(hit, target, fmt, zone, *_ALERT_LEVELS[level]), escalation=escalation)
         group = Group(view.watchlist, 1, (view,), 0)
         return _base_context("alert", target, fmt, zone, channel) | {
             "hit": view, "hits": [view], "groups": [group], "total": 1,
@@ -290,14 +302,20 @@ def render_alert(
     template: str | Path | None = None,
     limits: Limits | None = None,
     channel: str = "",
+    escalation: bool = False,
 ) -> Message:
-    """One hit as one message: subject `[watchlist] title`."""
+    """One hit as one message: subject `[watchlist] title`.
+
+    `escalation`: the story's one follow-up, subject `[watchlist] Now
+    reported by N outlets: title`.
+    """
     limits = limits or DEFAULT_LIMITS[medium]
     zone = tpl.display_zone(tz)
-    build = _alert_builder(hit, zone, channel)
+    build = _alert_builder(hit, zone, channel, escalation)
     body, fmt = _render("alert", medium, template, build, len(_ALERT_LEVELS) - 1, limits)
     esc = tpl.escaper(medium.value, tpl.TEXT)
-    title = f"[{esc(hit.watchlist)}] {esc(truncate(one_line(hit.title), 300)) or '(untitled)'}"
+    lead = f"Now reported by {hit.outlets} outlets: " if escalation else ""
+    title = f"[{esc(hit.watchlist)}] {lead}{esc(truncate(one_line(hit.title), 300)) or '(untitled)'}"
     return Message(_title(title, limits), body, fmt)
 
 

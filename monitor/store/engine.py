@@ -16,13 +16,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from monitor.errors import ConfigError
-from monitor.store.schema import Base
+from monitor.store.migrate import upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for any SQLAlchemy URL, with the schema created if missing."""
+def make_engine(url: str, *, migrate: bool = True) -> Engine:
+    """An engine for any SQLAlchemy URL, its schema migrated to the newest revision
+    (unless `migrate` is false: `monitor db upgrade` runs and reports it itself)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -34,7 +35,8 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(parsed, pool_pre_ping=True)
         except Exception as exc:  # noqa: BLE001 - unknown driver etc.
             raise ConfigError([f"database: cannot use {parsed.render_as_string()}: {exc}"]) from None
-    Base.metadata.create_all(engine)
+    if migrate:
+        upgrade(engine)
     return engine
 
 

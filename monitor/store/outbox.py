@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.models import DeliveryJob, DeliveryRecord, HitRecord, MessageJob
 from monitor.store.repository import hit_record
+from monitor.store.stories import with_sources
 from monitor.store.schema import (
     ArticleRow,
     DeliveryRow,
@@ -77,6 +78,7 @@ class Outbox:
                         attempts=row.attempts,
                         hit=hits[row.hit_id],
                         done_targets=frozenset(row.done_targets or ()),
+                        kind=row.kind,
                     )
                 )
             return jobs
@@ -366,4 +368,5 @@ def _hits(session: Session, hit_ids: Sequence[int]) -> dict[int, HitRecord]:
         .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
         .where(HitRow.id.in_(list(set(hit_ids))))
     )
-    return {hit.id: hit_record(hit, article, feed) for hit, article, feed in session.execute(query)}
+    records = with_sources(session, [hit_record(hit, article, feed) for hit, article, feed in session.execute(query)])
+    return {record.id: record for record in records}

@@ -1,8 +1,9 @@
 """Named database operations; the only code that writes SQL for the service.
 
 Each public method is one transaction. `save_entries` stores one feed's new
-articles, their hits and their outbox rows together, or nothing at all.
-No network I/O happens while a transaction is open.
+articles (with their stories, see `store.stories`), copies, updates, their
+hits and their outbox rows together, or nothing at all. No network I/O
+happens while a transaction is open.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.core.identity import canonical_url, content_fingerprint
 from monitor.core.matcher import MatchResult
 from monitor.core.polling import Decision
+from monitor.core.stories import StoryPolicy, story_keys
 from monitor.models import (
     ArticleData,
     HitRecord,
@@ -24,11 +28,43 @@ from monitor.models import (
     StoredArticle,
 )
 from monitor.store.feeds import FeedStore, mark_success
-from monitor.store.schema import ArticleRow, DeliveryRow, FeedRow, HitRow
+from monitor.store.schema import (
+    ArticleRow,
+    ArticleSourceRow,
+    DeliveryRow,
+    FeedRow,
+    HitRow,
+    StoryKeyRow,
+)
+from monitor.store.stories import (
+    add_keys,
+    alerted_channels,
+    assign_stories,
+    create_stories,
+    escalate,
+    lock_stories,
+    mark_alerted,
+    touch_stories,
+    with_sources,
+)
 
 MAX_GUID = 512
-# Which outbox rows a new hit gets: (channel, initial status) pairs.
-Router = Callable[[MatchResult], Sequence[tuple[str, str]]]
+
+
+class Router(Protocol):
+    """Which outbox rows a new hit gets: (channel, initial status) pairs.
+
+    `stories` says how copies are told apart (None: no de-duplication);
+    `instant` names the channels that alert at once (the rest are digests).
+    """
+
+    @property
+    def stories(self) -> StoryPolicy | None: ...
+
+    @property
+    def instant(self) -> frozenset[str]: ...
+
+    def __call__(self, result: MatchResult) -> Sequence[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +73,25 @@ class SaveResult:
 
     new_articles: int
     hits: tuple[NewHit, ...]
+    copies: int = 0  # entries of articles already stored (another feed, a URL variant)
+    updates: int = 0  # known entries whose text changed
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A feed entry with what identifies it."""
+
+    article: ArticleData
+    guid: str  # the guid key (long guids hashed)
+    canonical: str | None
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class _Plan:
+    new: list[_Entry]
+    copies: list[tuple[int, _Entry]]  # (article id, entry)
+    updates: list[tuple[int, _Entry]]
 
 
 def guid_key(guid: str) -> str:
@@ -68,49 +123,154 @@ class Repository(FeedStore):
         match: Callable[[ArticleData], Sequence[MatchResult]],
         route: Router,
     ) -> SaveResult:
-        """Store new articles, their hits and outbox rows in one transaction.
+        """Store one feed's entries, their hits and outbox rows in one transaction.
 
-        An article already stored for this feed under the same guid, or
-        anywhere under the same link, is not new. `decide` turns the number
-        of new articles into the feed's next state.
+        Each entry is new (stored, put in a story, matched), a copy of an
+        article already stored under the same canonical URL (its source is
+        recorded), an update (same guid, changed text: stored, re-matched,
+        alerted only for watchlists it newly matches), or already known.
+        `decide` turns the number of new entries into the feed's next state.
         """
+        policy = route.stories or StoryPolicy(enabled=False)
         with self._session.begin() as session:
+            if policy.enabled:
+                lock_stories(session)
             feed = session.get_one(FeedRow, feed_id)
-            fresh = _unseen(session, feed_id, articles)
-            new_hits: list[NewHit] = []
-            if fresh:
-                # One multi-row INSERT per feed (RETURNING the ids in order):
-                # an ORM flush per row costs several times more.
-                ids = session.scalars(
-                    insert(ArticleRow).returning(ArticleRow.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "feed_id": feed_id,
-                            "guid": guid_key(article.guid),
-                            "link": article.link,
-                            "title": article.title,
-                            "summary": article.summary,
-                            "content": article.content,
-                            "author": article.author,
-                            "published_at": article.published or now,
-                            "first_seen_at": now,
-                        }
-                        for article in fresh
-                    ],
-                ).all()
-                found = [
-                    _Found(article_id, result, article.title, article.link, feed.name, article.published or now)
-                    for article_id, article in zip(ids, fresh, strict=True)
-                    for result in match(article)
-                ]
-                new_hits = _insert_hits(session, found, route, now)
-            mark_success(feed, now, decide(len(fresh)))
+            plan = _classify(session, feed_id, articles, policy)
+            found: list[_Found] = []
+            story_of: dict[int, int | None] = {}
+            if plan.new:
+                found, story_of = self._store_new(session, feed, plan.new, now, match, policy)
+            touched = self._store_copies(session, feed_id, plan.copies, now)
+            found.extend(self._store_updates(session, feed, plan.updates, now, match))
+            new_hits = _insert_hits(session, found, route, now)
+            if policy.enabled:
+                joined = {sid for sid in story_of.values() if sid is not None} | touched
+                escalate(session, joined, policy, now, route.instant)
+            changed = len(plan.new) + len(plan.copies) + len(plan.updates)
+            mark_success(feed, now, decide(changed))
             feed.etag, feed.last_modified = etag, last_modified
             if feed_title:
                 feed.title = feed_title[:1024]
-            if fresh:
+            if plan.new:
                 feed.last_new_article_at = now
-            return SaveResult(len(fresh), tuple(new_hits))
+            return SaveResult(len(plan.new), tuple(new_hits), len(plan.copies), len(plan.updates))
+
+    def _store_new(
+        self,
+        session: Session,
+        feed: FeedRow,
+        fresh: Sequence[_Entry],
+        now: datetime,
+        match: Callable[[ArticleData], Sequence[MatchResult]],
+        policy: StoryPolicy,
+    ) -> tuple[list[_Found], dict[int, int | None]]:
+        """New articles: their stories, rows, sources and index keys; the hits to store."""
+        story_ids: list[int | None] = [None] * len(fresh)
+        keys: list[tuple[int, ...]] = []
+        if policy.enabled:
+            keys = [
+                e.article.story_keys if e.article.story_keys is not None else story_keys(e.article.title, e.article.text)
+                for e in fresh
+            ]
+            plan = assign_stories(session, [e.article for e in fresh], keys, policy, now)
+            owners = [i for i, owner in enumerate(plan.new_of) if owner == i]
+            created = dict(zip(owners, create_stories(session, [fresh[i].article.title for i in owners], now), strict=True))
+            story_ids = [
+                stored if stored is not None else created[plan.new_of[i]]
+                for i, stored in enumerate(plan.stories)
+            ]
+            touch_stories(session, plan.joined, now)
+        # One multi-row INSERT per feed (RETURNING the ids in order):
+        # an ORM flush per row costs several times more.
+        ids = session.scalars(
+            insert(ArticleRow).returning(ArticleRow.id, sort_by_parameter_order=True),
+            [
+                {
+                    "feed_id": feed.id,
+                    "guid": e.guid,
+                    "link": e.article.link,
+                    "canonical_url": e.canonical,
+                    "title": e.article.title,
+                    "summary": e.article.summary,
+                    "content": e.article.content,
+                    "author": e.article.author,
+                    "content_hash": e.fingerprint,
+                    "story_id": story_id,
+                    "published_at": e.article.published or now,
+                    "first_seen_at": now,
+                }
+                for e, story_id in zip(fresh, story_ids, strict=True)
+            ],
+        ).all()
+        _add_sources(session, feed.id, [(article_id, e) for article_id, e in zip(ids, fresh, strict=True)], now)
+        if keys:
+            add_keys(session, list(zip(ids, keys, strict=True)), now)
+        found = [
+            _Found(article_id, result, e.article.title, e.article.link, feed.name, e.article.published or now, story_id)
+            for article_id, e, story_id in zip(ids, fresh, story_ids, strict=True)
+            for result in match(e.article)
+        ]
+        return found, dict(zip(ids, story_ids, strict=True))
+
+    def _store_copies(
+        self, session: Session, feed_id: int, copies: Sequence[tuple[int, _Entry]], now: datetime
+    ) -> set[int]:
+        """Entries of articles already stored (same canonical URL): recorded as sources.
+
+        Returns the stories they add an outlet to.
+        """
+        if not copies:
+            return set()
+        _add_sources(session, feed_id, copies, now)
+        stories = {
+            story_id
+            for story_id in session.scalars(
+                select(ArticleRow.story_id).where(ArticleRow.id.in_(sorted({a for a, _ in copies})))
+            )
+            if story_id is not None
+        }
+        touch_stories(session, stories, now)
+        return stories
+
+    def _store_updates(
+        self,
+        session: Session,
+        feed: FeedRow,
+        updates: Sequence[tuple[int, _Entry]],
+        now: datetime,
+        match: Callable[[ArticleData], Sequence[MatchResult]],
+    ) -> list[_Found]:
+        """Changed entries under a known guid: new text stored and re-matched.
+
+        Only watchlists the article did not match before give a hit.
+        """
+        if not updates:
+            return []
+        ids = sorted({article_id for article_id, _ in updates})
+        had = {
+            (article_id, watchlist)
+            for article_id, watchlist in session.execute(
+                select(HitRow.article_id, HitRow.watchlist).where(HitRow.article_id.in_(ids))
+            )
+        }
+        rows = {row.id: row for row in session.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids)))}
+        found = []
+        for article_id, e in updates:
+            row = rows[article_id]
+            row.title, row.summary, row.content = e.article.title, e.article.summary, e.article.content
+            row.content_hash, row.updated_at = e.fingerprint, now
+            session.query(ArticleSourceRow).filter(
+                ArticleSourceRow.feed_id == feed.id, ArticleSourceRow.guid == e.guid
+            ).update({ArticleSourceRow.content_hash: e.fingerprint, ArticleSourceRow.title: e.article.title[:1024]})
+            for result in match(e.article):
+                if (article_id, result.watchlist) in had:
+                    continue
+                had.add((article_id, result.watchlist))
+                found.append(
+                    _Found(article_id, result, row.title, row.link, feed.name, row.published_at, row.story_id)
+                )
+        return found
 
     def article_count(self) -> int:
         with self._session.begin() as session:
@@ -123,8 +283,14 @@ class Repository(FeedStore):
         since: datetime | None = None,
         watchlist: str | None = None,
         limit: int | None = None,
+        *,
+        by_story: bool = True,
     ) -> list[HitRecord]:
-        """Stored hits, newest first."""
+        """Stored hits, newest first, each with its story's sources.
+
+        `by_story`: one hit per story and watchlist (its first), the copies
+        shown as its sources.
+        """
         with self._session.begin() as session:
             query = (
                 select(HitRow, ArticleRow, FeedRow.name)
@@ -136,9 +302,15 @@ class Repository(FeedStore):
                 query = query.where(HitRow.found_at >= since)
             if watchlist:
                 query = query.where(HitRow.watchlist == watchlist)
+            if by_story:
+                firsts = select(func.min(HitRow.id)).where(HitRow.story_id.is_not(None)).group_by(
+                    HitRow.story_id, HitRow.watchlist
+                )
+                query = query.where(or_(HitRow.story_id.is_(None), HitRow.id.in_(firsts)))
             if limit:
                 query = query.limit(limit)
-            return [hit_record(hit, art, feed) for hit, art, feed in session.execute(query)]
+            records = [hit_record(hit, art, feed) for hit, art, feed in session.execute(query)]
+            return with_sources(session, records)
 
     # --- replays ---------------------------------------------------------------
 
@@ -221,8 +393,26 @@ class Repository(FeedStore):
                     continue
                 existing.add((article_id, result.watchlist))
                 article, feed = articles[article_id]
-                found.append(_Found(article_id, result, article.title, article.link, feed, article.published_at))
+                found.append(
+                    _Found(article_id, result, article.title, article.link, feed, article.published_at, article.story_id)
+                )
             return _insert_hits(session, found, route, now)
+
+    def prune_story_keys(self, before: datetime, batch: int = 20_000) -> int:
+        """Drop story index keys older than `before`: no copy can join those stories any more.
+
+        Keeps the index the size of one de-duplication window, however much
+        is stored. Short batched transactions.
+        """
+        dropped = 0
+        while True:
+            with self._session.begin() as session:
+                oldest = select(StoryKeyRow.id).where(StoryKeyRow.created_at < before).limit(batch)
+                result = session.execute(delete(StoryKeyRow).where(StoryKeyRow.id.in_(oldest.scalar_subquery())))
+                count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+            dropped += count
+            if count < batch:
+                return dropped
 
     def vacuum(self) -> None:
         """Housekeeping for SQLite: checkpoint the WAL and refresh statistics."""
@@ -248,17 +438,27 @@ class _Found:
     link: str | None
     feed: str
     published: datetime
+    story_id: int | None = None
 
 
 def _insert_hits(session: Session, found: Sequence[_Found], route: Router, now: datetime) -> list[NewHit]:
-    """Hit rows and their outbox rows (one per routed channel), in the caller's transaction."""
+    """Hit rows and their outbox rows, in the caller's transaction.
+
+    One outbox row per routed channel, except where the hit's story already
+    alerted that watchlist on that channel (a copy from another outlet): the
+    copy is stored and listed with its story, never sent again.
+    """
     if not found:
         return []
+    already = alerted_channels(
+        session, {(f.story_id, f.result.watchlist) for f in found if f.story_id is not None}
+    )
     hit_ids = session.scalars(
         insert(HitRow).returning(HitRow.id, sort_by_parameter_order=True),
         [
             {
                 "article_id": f.article_id,
+                "story_id": f.story_id,
                 "watchlist": f.result.watchlist,
                 "terms": list(f.result.terms),
                 "snippet": f.result.snippet,
@@ -272,8 +472,14 @@ def _insert_hits(session: Session, found: Sequence[_Found], route: Router, now: 
     ).all()
     deliveries: list[dict[str, object]] = []
     new_hits = []
+    alerted: set[int] = set()
     for hit_id, f in zip(hit_ids, found, strict=True):
         routes = tuple(route(f.result))
+        if f.story_id is not None:
+            routes = tuple(r for r in routes if (f.story_id, f.result.watchlist, r[0]) not in already)
+            already.update((f.story_id, f.result.watchlist, channel) for channel, _ in routes)
+            if routes:
+                alerted.add(f.story_id)
         deliveries.extend(
             {"hit_id": hit_id, "channel": channel, "status": status, "next_attempt_at": now, "created_at": now, "attempts": 0, "done_targets": []}
             for channel, status in routes
@@ -291,10 +497,12 @@ def _insert_hits(session: Session, found: Sequence[_Found], route: Router, now: 
             found_at=now,
             spans=tuple((span.field, span.start, span.end) for span in f.result.spans),
             snippets=tuple(f.result.snippets),
+            story_id=f.story_id,
         )
         new_hits.append(NewHit(record, tuple(channel for channel, _ in routes)))
     if deliveries:
         session.execute(insert(DeliveryRow), deliveries)
+    mark_alerted(session, alerted, now)
     return new_hits
 
 
@@ -310,36 +518,77 @@ def _stored(article: ArticleRow, feed: str) -> StoredArticle:
     )
 
 
-def _unseen(session: Session, feed_id: int, articles: Sequence[ArticleData]) -> list[ArticleData]:
-    """The articles not stored yet, each once, in feed order."""
-    if not articles:
-        return []
-    guids = list({guid_key(a.guid) for a in articles})
-    links = list({a.link for a in articles if a.link})
-    seen_guids: set[str] = set()
-    seen_links: set[str] = set()
-    for chunk in _chunks(guids, 500):
-        seen_guids.update(
-            session.scalars(
-                select(ArticleRow.guid).where(ArticleRow.feed_id == feed_id, ArticleRow.guid.in_(chunk))
-            )
-        )
-    for chunk in _chunks(links, 500):
-        seen_links.update(
-            link
-            for link in session.scalars(select(ArticleRow.link).where(ArticleRow.link.in_(chunk)))
-            if link
-        )
-    fresh = []
+def _classify(session: Session, feed_id: int, articles: Sequence[ArticleData], policy: StoryPolicy) -> _Plan:
+    """Sort a feed's entries into new articles, copies of stored ones, and updates.
+
+    Known by this feed's guid: an update if its text changed, else nothing.
+    Known by canonical URL (another feed, a tracking or AMP variant, or an
+    earlier entry of this batch): a copy. Otherwise new.
+    """
+    entries: list[_Entry] = []
+    seen: set[str] = set()
     for article in articles:
         key = guid_key(article.guid)
-        if key in seen_guids or (article.link and article.link in seen_links):
+        if key in seen:
             continue
-        seen_guids.add(key)
-        if article.link:
-            seen_links.add(article.link)
-        fresh.append(article)
-    return fresh
+        seen.add(key)
+        canonical = canonical_url(article.link, policy.strip_params)[:2048] if article.link else None
+        entries.append(_Entry(article, key, canonical, content_fingerprint(article.title, article.text)))
+    if not entries:
+        return _Plan([], [], [])
+    known: dict[str, tuple[int, str | None]] = {}
+    for chunk in _chunks([e.guid for e in entries], 500):
+        for guid, article_id, fingerprint in session.execute(
+            select(ArticleSourceRow.guid, ArticleSourceRow.article_id, ArticleSourceRow.content_hash).where(
+                ArticleSourceRow.feed_id == feed_id, ArticleSourceRow.guid.in_(chunk)
+            )
+        ):
+            known[guid] = (article_id, fingerprint)
+    by_url: dict[str, int] = {}
+    urls = sorted({e.canonical for e in entries if e.canonical and e.guid not in known})
+    for chunk in _chunks(urls, 500):
+        for url, article_id in session.execute(
+            select(ArticleRow.canonical_url, ArticleRow.id)
+            .where(ArticleRow.canonical_url.in_(chunk))
+            .order_by(ArticleRow.id.desc())
+        ):
+            if url is not None:
+                by_url[url] = article_id
+    plan = _Plan([], [], [])
+    new_urls: dict[str, int] = {}  # canonical URL → index in plan.new
+    for e in entries:
+        if e.guid in known:
+            article_id, fingerprint = known[e.guid]
+            if fingerprint is not None and fingerprint != e.fingerprint:
+                plan.updates.append((article_id, e))
+        elif e.canonical and e.canonical in by_url:
+            plan.copies.append((by_url[e.canonical], e))
+        elif e.canonical and e.canonical in new_urls:
+            continue  # the same article twice in one feed: stored once
+        else:
+            if e.canonical:
+                new_urls[e.canonical] = len(plan.new)
+            plan.new.append(e)
+    return plan
+
+
+def _add_sources(session: Session, feed_id: int, rows: Sequence[tuple[int, _Entry]], now: datetime) -> None:
+    if rows:
+        session.execute(
+            insert(ArticleSourceRow),
+            [
+                {
+                    "article_id": article_id,
+                    "feed_id": feed_id,
+                    "guid": e.guid,
+                    "link": e.article.link,
+                    "title": e.article.title,
+                    "content_hash": e.fingerprint,
+                    "first_seen_at": now,
+                }
+                for article_id, e in rows
+            ],
+        )
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
@@ -361,4 +610,5 @@ def hit_record(hit: HitRow, article: ArticleRow, feed: str) -> HitRecord:
         found_at=hit.found_at,
         spans=tuple((str(f), int(a), int(b)) for f, a, b in (hit.spans or ())),
         snippets=tuple(hit.snippets or ()),
+        story_id=hit.story_id,
     )

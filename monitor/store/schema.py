@@ -202,6 +202,8 @@ class HitRow(Base):
     __table_args__ = (
         UniqueConstraint("article_id", "watchlist", name="uq_hits_article_watchlist"),
         Index("ix_hits_found_at", "found_at"),
+        # Keyset pages of one watchlist's hits (the dashboard and API).
+        Index("ix_hits_watchlist_found", "watchlist", "found_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -150,7 +150,7 @@ def test_daemon_polls_alerts_and_stops_cleanly_on_signal(tmp_path, feed_server, 
     assert proc.returncode == 0, err
     assert stopped_in < 5, err
     assert "monitor stopped" in err
-    assert "feed='Fixture' status=ok entries=4 new=4 hits=3" in err
+    assert "feed='Fixture' status=ok entries=4 new=4 copies=0 updated=0 hits=3" in err
     assert len(webhook_server.posts_to("/hook")) == 3
 
     # Restarted: the same database, nothing new, nothing sent again.

@@ -141,7 +141,7 @@ def test_the_daemon_keeps_running_through_them(tmp_path, feed_server) -> None:
     text = log.read_text()
     assert proc.returncode == 0, text
     assert "Traceback" not in text
-    assert "feed='Good' status=ok entries=4 new=4 hits=3" in text
+    assert "feed='Good' status=ok entries=4 new=4 copies=0 updated=0 hits=3" in text
     assert "poll cycle: feeds=14 ok=6 not_modified=0 failed=8" in text
     assert "feed='Gone'" in text and "disabled: HTTP 410 Gone" in text
     assert "moved permanently" in text

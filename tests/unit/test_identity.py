@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.core.identity import canonical_url, content_fingerprint, outlet_key, unique_paragraphs
+from monitor.core.identity import (
+    canonical_url,
+    content_fingerprint,
+    outlet_key,
+    unique_paragraphs,
+)
 
 PLAIN = "https://example.com/2026/11/26/security-pact/"
 

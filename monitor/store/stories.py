@@ -1,0 +1,340 @@
+"""The story index in the database: candidates, assignment, sources, escalation.
+
+Every function here runs inside the caller's transaction (one per feed, see
+`Repository.save_entries`). The decisions are `monitor.core.stories`'s; this
+module only reads and writes their rows. On PostgreSQL the assignment takes a
+transaction-level advisory lock, so two feeds stored at once cannot both open
+a story for the same wire copy or both alert it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.orm import Session
+
+from monitor.core.identity import outlet_key
+from monitor.core.stories import (
+    Candidate,
+    StoryPolicy,
+    StorySignature,
+    best_match,
+    shingles,
+    should_escalate,
+)
+from monitor.models import ArticleData, HitRecord, Source
+from monitor.store.schema import (
+    ArticleRow,
+    ArticleSourceRow,
+    DeliveryRow,
+    DeliveryStatus,
+    FeedRow,
+    HitRow,
+    StoryKeyRow,
+    StoryRow,
+)
+
+# A key shared by more recent stories than this is boilerplate (an outlet's
+# newsletter line), not evidence: it is not followed.
+HOT_KEY = 40
+# Articles of one story followed per key: its first few copies represent it.
+PER_STORY = 3
+# At most this many candidates are verified per new article, most keys shared first.
+MAX_CANDIDATES = 12
+_ADVISORY_LOCK = 0x6D6F6E69  # "moni"
+
+
+@dataclass
+class Assignment:
+    """The story of each new article of a batch: existing story ids, or new ones."""
+
+    stories: list[int | None]  # per article: a stored story id, or None for a new story
+    new_of: list[int]  # per article: index of the batch article whose new story it joins (-1: none)
+    joined: set[int] = field(default_factory=set)  # stored stories that gained an article
+
+
+def lock_stories(session: Session) -> None:
+    """Serialise story assignment across processes (PostgreSQL; SQLite writers are serial)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+
+
+def assign_stories(
+    session: Session,
+    articles: Sequence[ArticleData],
+    keys: Sequence[tuple[int, ...]],
+    policy: StoryPolicy,
+    now: datetime,
+) -> Assignment:
+    """Which story each new article joins: a stored one, an earlier one of this batch, or its own.
+
+    Shingles (for the exact check) are computed only for articles that have
+    candidates: most new articles have none.
+    """
+    since = now - timedelta(seconds=policy.window)
+    buckets = _buckets(session, {key for ks in keys for key in ks}, since)
+    wanted = {article_id for ks in keys for article_id in _ranked(ks, buckets)}
+    stored = _stored_candidates(session, wanted)
+    own: dict[int, frozenset[int]] = {}
+
+    def shingles_of(i: int) -> frozenset[int]:
+        if i not in own:
+            own[i] = shingles(articles[i].title, articles[i].text)
+        return own[i]
+
+    stories: list[int | None] = []
+    new_of: list[int] = []
+    joined: set[int] = set()
+    batch_keys: dict[int, list[int]] = defaultdict(list)
+    for index, ks in enumerate(keys):
+        candidates = [stored[a] for a in _ranked(ks, buckets) if a in stored]
+        # Earlier articles of this batch: refs -1, -2, ... and stories -1-owner.
+        earlier = {i for key in ks for i in batch_keys.get(key, ())}
+        for i in sorted(earlier):
+            stored_story = stories[i]
+            owner = stored_story if stored_story is not None else -1 - new_of[i]
+            candidates.append(Candidate(-1 - i, owner, shingles_of(i)))
+        match = best_match(StorySignature(ks, shingles_of(index)), candidates, policy.similarity) if candidates else None
+        if match is None:
+            stories.append(None)
+            new_of.append(index)
+        elif match.story >= 0:
+            stories.append(match.story)
+            new_of.append(-1)
+            joined.add(match.story)
+        else:
+            stories.append(None)
+            new_of.append(-1 - match.story)
+        for key in ks:
+            batch_keys[key].append(index)
+    return Assignment(stories, new_of, joined)
+
+
+def _buckets(session: Session, keys: set[int], since: datetime) -> dict[int, list[int]]:
+    """Recent articles per index key, a few per story, hot (boilerplate) keys left out.
+
+    A key is boilerplate when many *different stories* share it (an outlet's
+    newsletter line); a story copied by a hundred outlets shares its keys
+    among one story's articles, and stays findable.
+    """
+    if not keys:
+        return {}
+    rows: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
+    for chunk in _chunks(sorted(keys), 500):
+        for key, article_id, story_id in session.execute(
+            select(StoryKeyRow.key, StoryKeyRow.article_id, ArticleRow.story_id)
+            .join(ArticleRow, ArticleRow.id == StoryKeyRow.article_id)
+            .where(StoryKeyRow.key.in_(chunk), StoryKeyRow.created_at >= since)
+        ):
+            rows[key].append((article_id, story_id))
+    buckets: dict[int, list[int]] = {}
+    for key, members in rows.items():
+        if len({story for _, story in members}) > HOT_KEY:
+            continue
+        per_story: dict[int | None, int] = defaultdict(int)
+        kept = []
+        for article_id, story_id in sorted(members):
+            if per_story[story_id] < PER_STORY:
+                per_story[story_id] += 1
+                kept.append(article_id)
+        buckets[key] = kept
+    return buckets
+
+
+def _ranked(keys: Iterable[int], buckets: dict[int, list[int]]) -> list[int]:
+    """Candidate article ids, most shared keys first (then oldest), at most MAX_CANDIDATES."""
+    shared: dict[int, int] = defaultdict(int)
+    for key in keys:
+        for article_id in buckets.get(key, ()):
+            shared[article_id] += 1
+    return sorted(shared, key=lambda a: (-shared[a], a))[:MAX_CANDIDATES]
+
+
+def _stored_candidates(session: Session, article_ids: set[int]) -> dict[int, Candidate]:
+    if not article_ids:
+        return {}
+    rows = session.execute(
+        select(ArticleRow.id, ArticleRow.story_id, ArticleRow.title, ArticleRow.summary, ArticleRow.content).where(
+            ArticleRow.id.in_(sorted(article_ids)), ArticleRow.story_id.is_not(None)
+        )
+    )
+    return {
+        article_id: Candidate(article_id, story_id, shingles(title, _text(summary, content)))
+        for article_id, story_id, title, summary, content in rows
+        if story_id is not None
+    }
+
+
+def _text(summary: str, content: str) -> str:
+    return ArticleData(guid="", title="", link=None, summary=summary, content=content, published=None).text
+
+
+def create_stories(session: Session, titles: Sequence[str], now: datetime) -> list[int]:
+    if not titles:
+        return []
+    return list(
+        session.scalars(
+            insert(StoryRow).returning(StoryRow.id, sort_by_parameter_order=True),
+            [{"title": title[:1024], "first_seen_at": now, "last_seen_at": now} for title in titles],
+        ).all()
+    )
+
+
+def add_keys(session: Session, rows: Sequence[tuple[int, tuple[int, ...]]], now: datetime) -> None:
+    values = [
+        {"key": key, "article_id": article_id, "created_at": now}
+        for article_id, keys in rows
+        for key in keys
+    ]
+    for start in range(0, len(values), 2000):
+        session.execute(insert(StoryKeyRow), values[start : start + 2000])
+
+
+def touch_stories(session: Session, story_ids: Iterable[int], now: datetime) -> None:
+    ids = sorted(set(story_ids))
+    if ids:
+        session.query(StoryRow).filter(StoryRow.id.in_(ids)).update(
+            {StoryRow.last_seen_at: now}, synchronize_session=False
+        )
+
+
+# --- reading sources ---------------------------------------------------------
+
+
+def story_sources(session: Session, story_ids: Iterable[int]) -> dict[int, tuple[Source, ...]]:
+    """Every outlet's first copy of each story, first seen first."""
+    ids = sorted(set(story_ids))
+    out: dict[int, list[Source]] = defaultdict(list)
+    seen: dict[int, set[str]] = defaultdict(set)
+    for chunk in _chunks(ids, 500):
+        query = (
+            select(ArticleRow.story_id, FeedRow.name, ArticleSourceRow.title, ArticleSourceRow.link, ArticleSourceRow.first_seen_at)
+            .join(ArticleRow, ArticleSourceRow.article_id == ArticleRow.id)
+            .join(FeedRow, ArticleSourceRow.feed_id == FeedRow.id)
+            .where(ArticleRow.story_id.in_(chunk))
+            .order_by(ArticleSourceRow.first_seen_at, ArticleSourceRow.id)
+        )
+        for story_id, feed, title, link, seen_at in session.execute(query):
+            if story_id is None:
+                continue
+            outlet = outlet_key(link, feed)
+            if outlet in seen[story_id]:
+                continue
+            seen[story_id].add(outlet)
+            out[story_id].append(Source(feed, title, link, outlet, seen_at))
+    return {story_id: tuple(sources) for story_id, sources in out.items()}
+
+
+def with_sources(session: Session, records: Sequence[HitRecord]) -> list[HitRecord]:
+    """The records with their story's sources, each record's own outlet first."""
+    from dataclasses import replace
+
+    by_story = story_sources(session, [r.story_id for r in records if r.story_id is not None])
+    out = []
+    for record in records:
+        sources = by_story.get(record.story_id, ()) if record.story_id is not None else ()
+        if sources:
+            own = outlet_key(record.link, record.feed)
+            sources = tuple(sorted(sources, key=lambda s: s.outlet != own))
+        out.append(replace(record, sources=sources))
+    return out
+
+
+# --- alert once per story, and escalate once ---------------------------------------
+
+
+def alerted_channels(session: Session, pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str, str]]:
+    """(story, watchlist, channel) triples that already have an alert queued or sent."""
+    wanted = set(pairs)
+    if not wanted:
+        return set()
+    story_ids = sorted({story for story, _ in wanted})
+    found: set[tuple[int, str, str]] = set()
+    for chunk in _chunks(story_ids, 500):
+        rows = session.execute(
+            select(HitRow.story_id, HitRow.watchlist, DeliveryRow.channel)
+            .join(DeliveryRow, DeliveryRow.hit_id == HitRow.id)
+            .where(HitRow.story_id.in_(chunk), DeliveryRow.kind == "alert")
+        )
+        found.update((s, w, c) for s, w, c in rows if s is not None and (s, w) in wanted)
+    return found
+
+
+def mark_alerted(session: Session, story_ids: Iterable[int], now: datetime) -> None:
+    ids = sorted(set(story_ids))
+    if ids:
+        session.query(StoryRow).filter(StoryRow.id.in_(ids), StoryRow.alerted_at.is_(None)).update(
+            {StoryRow.alerted_at: now}, synchronize_session=False
+        )
+
+
+def escalate(
+    session: Session, story_ids: Iterable[int], policy: StoryPolicy, now: datetime, instant: frozenset[str]
+) -> list[tuple[int, int, str]]:
+    """Queue each spreading story's one follow-up; returns (story, hit, channel) rows queued.
+
+    A story qualifies once alerted, not yet escalated, with `escalate_after`
+    outlets new to it since the alert within `escalate_window`. The follow-up
+    goes to every channel its alerts went to, carried by the first hit that
+    alerted there: instant channels at once; a digest channel in its next
+    digest, unless the first alert is still waiting for one (that digest will
+    show the story with its sources anyway).
+    """
+    queued: list[tuple[int, int, str]] = []
+    for story in session.scalars(
+        select(StoryRow).where(
+            StoryRow.id.in_(sorted(set(story_ids))),
+            StoryRow.alerted_at.is_not(None),
+            StoryRow.escalated_at.is_(None),
+        )
+    ):
+        assert story.alerted_at is not None
+        sources = story_sources(session, [story.id]).get(story.id, ())
+        before = {s.outlet for s in sources if s.seen_at <= story.alerted_at}
+        since = max(story.alerted_at, now - timedelta(seconds=policy.escalate_window))
+        recent = {s.outlet for s in sources if s.seen_at > since}
+        if not should_escalate(before, recent, policy):
+            continue
+        firsts: dict[str, tuple[int, str]] = {}
+        for hit_id, channel, status in session.execute(
+            select(DeliveryRow.hit_id, DeliveryRow.channel, DeliveryRow.status)
+            .join(HitRow, DeliveryRow.hit_id == HitRow.id)
+            .where(HitRow.story_id == story.id, DeliveryRow.kind == "alert")
+            .order_by(DeliveryRow.id)
+        ):
+            firsts.setdefault(channel, (hit_id, status))
+        rows = []
+        for channel, (hit_id, status) in sorted(firsts.items()):
+            if channel in instant:
+                new_status = DeliveryStatus.PENDING
+            elif status == DeliveryStatus.QUEUED:
+                continue
+            else:
+                new_status = DeliveryStatus.QUEUED
+            rows.append(
+                {
+                    "hit_id": hit_id,
+                    "channel": channel,
+                    "kind": "escalation",
+                    "status": new_status,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "attempts": 0,
+                    "done_targets": [],
+                }
+            )
+            queued.append((story.id, hit_id, channel))
+        if rows:
+            session.execute(insert(DeliveryRow), rows)
+        story.escalated_at = now
+        story.escalated_outlets = len(sources)
+    return queued
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

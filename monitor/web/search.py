@@ -1,0 +1,90 @@
+"""Full-text search over articles (title, summary, content): the index and the query.
+
+SQLite: an FTS5 table `articles_fts` with external content (the articles
+table itself), kept in step by triggers, diacritics folded like the
+matcher does (`México` finds `mexico`). PostgreSQL: a GIN index on a
+`to_tsvector('simple', ...)` expression. Both are created by the Alembic
+revision 0003_search.
+
+A search term list is built from the user's words only (no query syntax
+reaches the engine), so any input is a valid search. Without an index
+(`available` false) the caller falls back to a bounded LIKE scan and says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+# The expression indexed by revision 0003_search on PostgreSQL: queries must use it as is.
+PG_VECTOR = (
+    "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(summary, '') || ' ' || coalesce(content, ''))"
+)
+_WORD = re.compile(r"\w+\*?", re.UNICODE)
+MAX_TERMS = 12
+
+
+def available(engine: Engine) -> bool:
+    """Whether the search index (revision 0003_search) exists on this database."""
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'articles_fts'"
+            elif conn.dialect.name == "postgresql":
+                query = "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_articles_fts' AND schemaname = current_schema()"
+            else:
+                return False
+            return conn.exec_driver_sql(query).first() is not None
+    except SQLAlchemyError:
+        return False
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    """A user's search as plain words; `prefix` words end with `*`."""
+
+    words: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, value: str) -> SearchTerms:
+        return cls(tuple(w for w in _WORD.findall(value or "") if w.strip("*"))[:MAX_TERMS])
+
+    def __bool__(self) -> bool:
+        return bool(self.words)
+
+    def fts5(self) -> str:
+        """An FTS5 MATCH expression: each word quoted (no operators), all required."""
+        parts = []
+        for word in self.words:
+            star = word.endswith("*")
+            bare = word.rstrip("*").replace('"', '""')
+            parts.append(f'"{bare}"' + ("*" if star else ""))
+        return " ".join(parts)
+
+    def tsquery(self) -> str:
+        """A PostgreSQL to_tsquery expression (words are \\w+, so nothing needs quoting)."""
+        parts = []
+        for word in self.words:
+            bare = word.rstrip("*").lower()
+            parts.append(f"{bare}:*" if word.endswith("*") else bare)
+        return " & ".join(parts)
+
+    def like_patterns(self) -> list[str]:
+        return ["%" + w.rstrip("*").replace("\\", "").replace("%", "").replace("_", "") + "%" for w in self.words]
+
+
+def article_ids_clause(dialect: str) -> str:
+    """SQL selecting the ids of articles matching `:q` (see `SearchTerms.fts5`/`tsquery`)."""
+    if dialect == "sqlite":
+        return "SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q"
+    return f"SELECT id FROM articles WHERE {PG_VECTOR} @@ to_tsquery('simple', :q)"
+
+
+def search_param(terms: SearchTerms, dialect: str) -> str:
+    return terms.fts5() if dialect == "sqlite" else terms.tsquery()
+
+
+__all__ = ["PG_VECTOR", "SearchTerms", "article_ids_clause", "available", "search_param"]
