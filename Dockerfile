@@ -34,11 +34,14 @@ VOLUME ["/data"]
 WORKDIR /data
 USER monitor
 
-# There is no HTTP health endpoint yet: `monitor check --quiet` exits non-zero
-# when the config or the database is unusable. A later version will probe
-# /healthz instead.
-HEALTHCHECK --interval=60s --timeout=30s --start-period=30s --retries=3 \
-    CMD monitor check --quiet || exit 1
+# The daemon serves /healthz (web.enabled in the default config): 200 while
+# the scheduler runs, the database answers and polling is on time; 503 with
+# the reason otherwise. `monitor healthcheck` asks it on loopback. To publish
+# the dashboard, set MONITOR_WEB_LISTEN=0.0.0.0:8080 and a token (web.token:
+# ${MONITOR_WEB_TOKEN} in your config) and -p 8080:8080.
+EXPOSE 8080
+HEALTHCHECK --interval=60s --timeout=15s --start-period=60s --retries=3 \
+    CMD monitor healthcheck --quiet --timeout 10 || exit 1
 
 # The daemon stops cleanly on SIGTERM (docker stop); give it time to finish
 # the current cycle with `docker stop -t 30` if needed.
