@@ -236,7 +236,7 @@ def _seed(url: str, count: int, rng: random.Random, vocab: list[str], now: datet
             conn.execute(
                 insert(StoryKeyRow),
                 [
-                    {"key": key, "article_id": start + i + 1, "created_at": now}
+                    {"key": key, "article_id": start + i + 1}
                     for i, sig in enumerate(sigs)
                     for key in sig.keys
                 ],

@@ -54,9 +54,9 @@ def seed(path: Path, articles: int, rng: random.Random) -> None:
         " VALUES (?, ?, ?, ?, 1, 0, 0, 0, ?)",
         [(i, f"Feed {i}", f"https://f{i}.example/rss", f"https://f{i}.example/rss", "2025-01-01 00:00:00.000000") for i in range(1, 101)],
     )
-    # Index the text once at the end (FTS5 'rebuild') instead of row by row through the trigger.
-    trigger = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'articles_fts_insert'").fetchone()
-    conn.execute("DROP TRIGGER IF EXISTS articles_fts_insert")
+    # Index the hit articles once at the end instead of row by row through the trigger.
+    trigger = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'articles_fts_hit'").fetchone()
+    conn.execute("DROP TRIGGER IF EXISTS articles_fts_hit")
     hit_id = 0
     for start in range(0, articles, BATCH):
         rows, hits = [], []
@@ -86,7 +86,10 @@ def seed(path: Path, articles: int, rng: random.Random) -> None:
         )
         conn.commit()
     if trigger:
-        conn.execute("INSERT INTO articles_fts(articles_fts) VALUES ('rebuild')")
+        conn.execute(
+            "INSERT INTO articles_fts(rowid, title, summary, content) "
+            "SELECT id, title, summary, content FROM articles WHERE id IN (SELECT article_id FROM hits)"
+        )
         conn.execute(trigger[0])
     conn.execute("ANALYZE")
     conn.commit()

@@ -13,8 +13,6 @@ import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from monitor.core.text import words
-
 __all__ = [
     "TRACKING_PARAMS",
     "canonical_url",
@@ -182,8 +180,9 @@ def unique_paragraphs(text: str) -> str:
 def content_fingerprint(title: str, text: str) -> str:
     """A stable hash of what an entry says (not when it says it).
 
-    Case, accents and spacing do not count, so a re-rendered feed is not
-    an update; a changed title or body is.
+    Case and spacing do not count, so a re-rendered feed is not an update; a
+    changed word in the title or body is. (Doubled paragraphs are gone
+    already: the parser keeps each once.)
     """
-    normal = " ".join(words(title)) + "\x00" + " ".join(words(unique_paragraphs(text)))
+    normal = " ".join(title.casefold().split()) + "\x00" + " ".join(text.casefold().split())
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()[:32]

@@ -22,19 +22,27 @@ from monitor.core.query.compile import KeyTable, Program, build_watchlist, phras
 from monitor.core.query.explain import ArticleLike, Explanation, explain_nodes
 from monitor.core.query.fields import ArticleFields
 from monitor.core.query.parser import parse
-from monitor.core.query.report import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, SNIPPET_WIDTH, TITLE_WEIGHT, hits_of, report, report_one
+from monitor.core.query.report import (
+    HIGHLIGHT_CLOSE,
+    HIGHLIGHT_OPEN,
+    SNIPPET_WIDTH,
+    TITLE_WEIGHT,
+    hits_of,
+    report,
+    report_one,
+)
 
 __all__ = [
-    "ArticleText",
-    "EntitySpec",
     "HIGHLIGHT_CLOSE",
     "HIGHLIGHT_OPEN",
+    "SNIPPET_WIDTH",
+    "TITLE_WEIGHT",
+    "ArticleText",
+    "EntitySpec",
     "MatchResult",
     "Matcher",
     "QueryError",
-    "SNIPPET_WIDTH",
     "Span",
-    "TITLE_WEIGHT",
     "WatchlistSpec",
     "explain_watchlist",
     "keyword_words",

@@ -205,7 +205,7 @@ class Repository(FeedStore):
         ).all()
         _add_sources(session, feed.id, [(article_id, e) for article_id, e in zip(ids, fresh, strict=True)], now)
         if keys:
-            add_keys(session, list(zip(ids, keys, strict=True)), now)
+            add_keys(session, list(zip(ids, keys, strict=True)))
         found = [
             _Found(article_id, result, e.article.title, e.article.link, feed.name, e.article.published or now, story_id)
             for article_id, e, story_id in zip(ids, fresh, story_ids, strict=True)
@@ -407,7 +407,12 @@ class Repository(FeedStore):
         dropped = 0
         while True:
             with self._session.begin() as session:
-                oldest = select(StoryKeyRow.id).where(StoryKeyRow.created_at < before).limit(batch)
+                oldest = (
+                    select(StoryKeyRow.id)
+                    .join(ArticleRow, ArticleRow.id == StoryKeyRow.article_id)
+                    .where(ArticleRow.first_seen_at < before)
+                    .limit(batch)
+                )
                 result = session.execute(delete(StoryKeyRow).where(StoryKeyRow.id.in_(oldest.scalar_subquery())))
                 count = int(result.rowcount or 0)  # type: ignore[attr-defined]
             dropped += count
@@ -525,25 +530,30 @@ def _classify(session: Session, feed_id: int, articles: Sequence[ArticleData], p
     Known by canonical URL (another feed, a tracking or AMP variant, or an
     earlier entry of this batch): a copy. Otherwise new.
     """
-    entries: list[_Entry] = []
-    seen: set[str] = set()
+    firsts: dict[str, ArticleData] = {}
     for article in articles:
-        key = guid_key(article.guid)
-        if key in seen:
-            continue
-        seen.add(key)
-        canonical = canonical_url(article.link, policy.strip_params)[:2048] if article.link else None
-        entries.append(_Entry(article, key, canonical, content_fingerprint(article.title, article.text)))
-    if not entries:
+        firsts.setdefault(guid_key(article.guid), article)
+    if not firsts:
         return _Plan([], [], [])
     known: dict[str, tuple[int, str | None]] = {}
-    for chunk in _chunks([e.guid for e in entries], 500):
+    for chunk in _chunks(list(firsts), 500):
         for guid, article_id, fingerprint in session.execute(
             select(ArticleSourceRow.guid, ArticleSourceRow.article_id, ArticleSourceRow.content_hash).where(
                 ArticleSourceRow.feed_id == feed_id, ArticleSourceRow.guid.in_(chunk)
             )
         ):
             known[guid] = (article_id, fingerprint)
+    # Canonical URLs only for entries this feed has not carried before: most
+    # entries of most polls are known.
+    entries = [
+        _Entry(
+            article,
+            key,
+            None if key in known or not article.link else canonical_url(article.link, policy.strip_params)[:2048],
+            content_fingerprint(article.title, article.text),
+        )
+        for key, article in firsts.items()
+    ]
     by_url: dict[str, int] = {}
     urls = sorted({e.canonical for e in entries if e.canonical and e.guid not in known})
     for chunk in _chunks(urls, 500):
@@ -575,7 +585,7 @@ def _classify(session: Session, feed_id: int, articles: Sequence[ArticleData], p
 def _add_sources(session: Session, feed_id: int, rows: Sequence[tuple[int, _Entry]], now: datetime) -> None:
     if rows:
         session.execute(
-            insert(ArticleSourceRow),
+            insert(ArticleSourceRow.__table__),
             [
                 {
                     "article_id": article_id,

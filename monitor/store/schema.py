@@ -182,8 +182,8 @@ class StoryKeyRow(Base):
     """The story index: LSH band keys and lead-sentence keys of recent articles.
 
     Looking a new article up is an index probe per key, so its cost follows
-    the size of a bucket, not the number of stored articles; keys older than
-    the de-duplication window are pruned.
+    the size of a bucket, not the number of stored articles; keys of articles
+    older than the de-duplication window are pruned.
     """
 
     __tablename__ = "story_keys"
@@ -191,8 +191,9 @@ class StoryKeyRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[int] = mapped_column(BigInteger)
+    # Its age is the article's first_seen_at: two integers per row keep the
+    # tens of keys each new article writes cheap.
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class HitRow(Base):

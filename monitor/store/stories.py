@@ -9,12 +9,13 @@ a story for the same wire copy or both alert it.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from monitor.core.identity import outlet_key
@@ -123,14 +124,23 @@ def _buckets(session: Session, keys: set[int], since: datetime) -> dict[int, lis
     """
     if not keys:
         return {}
+    # Two steps, so the lookup is index probes on the key alone: joined in
+    # one query with a time range, the planner may walk recent articles.
+    found = _probe(session, sorted(keys))
+    recent: dict[int, int | None] = {}
+    for chunk in _chunks(sorted({article_id for _, article_id in found}), 500):
+        recent.update(
+            (article_id, story_id)
+            for article_id, story_id in session.execute(
+                select(ArticleRow.id, ArticleRow.story_id).where(
+                    ArticleRow.id.in_(chunk), ArticleRow.first_seen_at >= since
+                )
+            )
+        )
     rows: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
-    for chunk in _chunks(sorted(keys), 500):
-        for key, article_id, story_id in session.execute(
-            select(StoryKeyRow.key, StoryKeyRow.article_id, ArticleRow.story_id)
-            .join(ArticleRow, ArticleRow.id == StoryKeyRow.article_id)
-            .where(StoryKeyRow.key.in_(chunk), StoryKeyRow.created_at >= since)
-        ):
-            rows[key].append((article_id, story_id))
+    for key, article_id in found:
+        if article_id in recent:
+            rows[key].append((article_id, recent[article_id]))
     buckets: dict[int, list[int]] = {}
     for key, members in rows.items():
         if len({story for _, story in members}) > HOT_KEY:
@@ -143,6 +153,30 @@ def _buckets(session: Session, keys: set[int], since: datetime) -> dict[int, lis
                 kept.append(article_id)
         buckets[key] = kept
     return buckets
+
+
+def _probe(session: Session, keys: list[int]) -> list[tuple[int, int]]:
+    """(key, article id) rows for `keys`: one statement with the keys as one
+    parameter (a JSON array in SQLite, an array in PostgreSQL), since a new
+    feed brings ~20 keys per entry and an IN list of that many bound
+    parameters costs more to build than to run."""
+    connection = session.connection()
+    table = StoryKeyRow.__tablename__
+    if connection.dialect.name == "sqlite":
+        statement = f"SELECT key, article_id FROM {table} WHERE key IN (SELECT value FROM json_each(?))"
+        parameter: object = json.dumps(keys)
+    elif connection.dialect.name == "postgresql":
+        statement = f"SELECT key, article_id FROM {table} WHERE key = ANY(%s)"
+        parameter = keys
+    else:  # any other backend: portable, slower
+        return [
+            (key, article_id)
+            for chunk in _chunks(keys, 500)
+            for key, article_id in session.execute(
+                select(StoryKeyRow.key, StoryKeyRow.article_id).where(StoryKeyRow.key.in_(chunk))
+            )
+        ]
+    return [(int(key), int(article_id)) for key, article_id in connection.exec_driver_sql(statement, (parameter,))]
 
 
 def _ranked(keys: Iterable[int], buckets: dict[int, list[int]]) -> list[int]:
@@ -174,24 +208,40 @@ def _text(summary: str, content: str) -> str:
 
 
 def create_stories(session: Session, titles: Sequence[str], now: datetime) -> list[int]:
+    """New story rows; their ids are allocated here, under the story lock.
+
+    (SQLite's write lock, PostgreSQL's advisory lock: see `lock_stories`.)
+    A plain executemany then does, where INSERT … RETURNING in parameter
+    order would cost one statement per row.
+    """
     if not titles:
         return []
-    return list(
-        session.scalars(
-            insert(StoryRow).returning(StoryRow.id, sort_by_parameter_order=True),
-            [{"title": title[:1024], "first_seen_at": now, "last_seen_at": now} for title in titles],
-        ).all()
+    first = int(session.scalar(select(func.coalesce(func.max(StoryRow.id), 0))) or 0) + 1
+    ids = list(range(first, first + len(titles)))
+    session.execute(
+        insert(StoryRow.__table__),
+        [
+            {"id": story_id, "title": title[:1024], "first_seen_at": now, "last_seen_at": now}
+            for story_id, title in zip(ids, titles, strict=True)
+        ],
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # Keep the serial in step, for anything that inserts without an id.
+        session.execute(text("SELECT setval(pg_get_serial_sequence('stories', 'id'), :last)"), {"last": ids[-1]})
+    return ids
 
 
-def add_keys(session: Session, rows: Sequence[tuple[int, tuple[int, ...]]], now: datetime) -> None:
-    values = [
-        {"key": key, "article_id": article_id, "created_at": now}
-        for article_id, keys in rows
-        for key in keys
-    ]
-    for start in range(0, len(values), 2000):
-        session.execute(insert(StoryKeyRow), values[start : start + 2000])
+def add_keys(session: Session, rows: Sequence[tuple[int, tuple[int, ...]]]) -> None:
+    """Index keys of newly stored articles: a plain DBAPI executemany of
+    integer pairs, since every new article writes a score of them."""
+    values = [(key, article_id) for article_id, keys in rows for key in keys]
+    if not values:
+        return
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    statement = f"INSERT INTO {StoryKeyRow.__tablename__} (key, article_id) VALUES ({mark}, {mark})"
+    for start in range(0, len(values), 5000):
+        connection.exec_driver_sql(statement, values[start : start + 5000])
 
 
 def touch_stories(session: Session, story_ids: Iterable[int], now: datetime) -> None:

@@ -1,7 +1,7 @@
-"""Full-text search over articles (title, summary, content): the index and the query.
+"""Full-text search over hit articles (title, summary, content): the index and the query.
 
-SQLite: an FTS5 table `articles_fts` with external content (the articles
-table itself), kept in step by triggers, diacritics folded like the
+SQLite: an FTS5 table `articles_fts` holding the articles that have hits
+(they enter with their first hit, by trigger), diacritics folded like the
 matcher does (`México` finds `mexico`). PostgreSQL: a GIN index on a
 `to_tsvector('simple', ...)` expression. Both are created by the Alembic
 revision 0003_search.

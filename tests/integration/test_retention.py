@@ -52,7 +52,7 @@ def populate(engine: Engine) -> dict[str, int]:
             s.add(row)
             s.flush()
             s.add(ArticleSourceRow(article_id=row.id, feed_id=feed.id, guid=name, title=name, first_seen_at=ago(days)))
-            s.add(StoryKeyRow(key=hash(name) & 0xFFFFFFFF, article_id=row.id, created_at=ago(days)))
+            s.add(StoryKeyRow(key=hash(name) & 0xFFFFFFFF, article_id=row.id))
             ids[name] = row.id
             return row
 

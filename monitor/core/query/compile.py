@@ -69,8 +69,7 @@ Candidates = frozenset[Key] | str | None
 
 # Words so common that a set made of them is a poor presearch choice.
 _COMMON = frozenset(
-    "a an and are as at be by de del el en es for from has have he in is it la las los "
-    "of on or por que se su that the this to un una was were with y".split()
+    ["a", "an", "and", "are", "as", "at", "be", "by", "de", "del", "el", "en", "es", "for", "from", "has", "have", "he", "in", "is", "it", "la", "las", "los", "of", "on", "or", "por", "que", "se", "su", "that", "the", "this", "to", "un", "una", "was", "were", "with", "y"]
 )
 
 

@@ -61,7 +61,7 @@ class CTerm:
     says a match must be extended to the end of its last word.
     """
 
-    __slots__ = ("key", "spelled", "pattern", "prefix", "field", "raw", "label")
+    __slots__ = ("field", "key", "label", "pattern", "prefix", "raw", "spelled")
 
     def __init__(self, key: int, spelled: tuple[tuple[int, int], ...], pattern: re.Pattern[str] | None,
                  prefix: bool, field: int | None, raw: tuple[str, ...] | None, label: str) -> None:
@@ -128,7 +128,7 @@ def _same_case(fields: ArticleFields, f: int, start: int, end: int, raw: tuple[s
 class CRegex:
     """A regular expression over the original text of a field."""
 
-    __slots__ = ("pattern", "field", "label")
+    __slots__ = ("field", "label", "pattern")
 
     def __init__(self, pattern: re.Pattern[str], field: int | None, label: str) -> None:
         self.pattern = pattern
@@ -149,7 +149,7 @@ class CRegex:
 class CEntity:
     """`@name`: names always; aliases when a context phrase is present."""
 
-    __slots__ = ("names", "aliases", "context", "label")
+    __slots__ = ("aliases", "context", "label", "names")
 
     def __init__(self, names: list[CTerm], aliases: list[CTerm], context: list[CTerm], label: str) -> None:
         self.names = names
@@ -173,7 +173,7 @@ class CEntity:
 class CSource:
     """feed: or tag: — a test on the article's origin, no positions."""
 
-    __slots__ = ("kind", "value", "label")
+    __slots__ = ("kind", "label", "value")
 
     def __init__(self, kind: str, value: str, label: str) -> None:
         self.kind = kind
@@ -220,7 +220,7 @@ class COr:
     occurrences does not matter to anything downstream.
     """
 
-    __slots__ = ("children", "sids", "shifts", "terms", "others")
+    __slots__ = ("children", "others", "shifts", "sids", "terms")
 
     def __init__(self, children: list[CNode]) -> None:
         self.children = children
@@ -246,7 +246,7 @@ class COr:
 
 
 class CNear:
-    __slots__ = ("left", "right", "distance", "ordered")
+    __slots__ = ("distance", "left", "ordered", "right")
 
     def __init__(self, left: CNode, right: CNode, distance: int, ordered: bool) -> None:
         self.left = left

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+
 from monitor.core.text import fold_word, tokenize
 
 FIELD_NAMES = ("title", "text")
@@ -107,7 +108,7 @@ class FieldText:
     Either way words are the runs of non-spaces of `stream`.
     """
 
-    __slots__ = ("name", "text", "stream", "exact", "_starts", "_ends", "_at", "_removed")
+    __slots__ = ("_at", "_ends", "_removed", "_starts", "exact", "name", "stream", "text")
     _starts: dict[int, int]
     _ends: dict[int, int]
 
@@ -203,7 +204,7 @@ _NONE: list[int] = []
 class ArticleFields:
     """Title and text of one article, normalised, plus the joint stream."""
 
-    __slots__ = ("title", "text", "fields", "stream", "text_base", "feed", "tags", "_folded")
+    __slots__ = ("_folded", "feed", "fields", "stream", "tags", "text", "text_base", "title")
 
     def __init__(self, title: str, text: str, feed: str = "", tags: frozenset[str] = frozenset()) -> None:
         self.title = FieldText("title", title)

@@ -1,14 +1,17 @@
-"""Full-text search over articles, and keyset pagination of hits per watchlist.
+"""Full-text search over the articles that have hits, and keyset pagination of hits per watchlist.
 
 Revision ID: 0003_search
 Revises: 0002_stories
 Create Date: 2025-01-03
 
-SQLite: an FTS5 table `articles_fts` over articles (title, summary,
-content) with external content (the articles table itself, so the text is
-stored once), diacritics folded like the matcher folds them, kept in step
-by three triggers, and filled from the stored articles. An SQLite built
-without FTS5 skips it (the dashboard's search then scans recent hits).
+SQLite: an FTS5 table `articles_fts` (title, summary, content; rowid =
+article id), diacritics folded like the matcher folds them. Only articles
+with a hit are indexed — the dashboard and API search hits — so storing an
+article costs no indexing (a first poll of a thousand feeds stores fifty
+thousand); an article enters the index with its first hit, follows its
+updates and leaves with it (three triggers), and the ones with hits are
+indexed on upgrade. An SQLite built without FTS5 skips it (the dashboard's
+search then scans recent hits).
 PostgreSQL: a GIN index on `to_tsvector('simple', title || summary ||
 content)`; queries must use the same expression (`monitor.web.search`).
 
@@ -41,20 +44,23 @@ PG_VECTOR = (
 def sqlite_fts_ddl() -> tuple[str, ...]:
     return (
         "CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5("
-        "title, summary, content, content='articles', content_rowid='id', "
-        "tokenize='unicode61 remove_diacritics 2')",
-        "CREATE TRIGGER IF NOT EXISTS articles_fts_insert AFTER INSERT ON articles BEGIN "
+        "title, summary, content, tokenize='unicode61 remove_diacritics 2')",
+        "CREATE TRIGGER IF NOT EXISTS articles_fts_hit AFTER INSERT ON hits "
+        "WHEN NOT EXISTS (SELECT 1 FROM articles_fts WHERE rowid = new.article_id) BEGIN "
         "INSERT INTO articles_fts(rowid, title, summary, content) "
-        "VALUES (new.id, new.title, new.summary, new.content); END",
-        "CREATE TRIGGER IF NOT EXISTS articles_fts_delete AFTER DELETE ON articles BEGIN "
-        "INSERT INTO articles_fts(articles_fts, rowid, title, summary, content) "
-        "VALUES ('delete', old.id, old.title, old.summary, old.content); END",
+        "SELECT id, title, summary, content FROM articles WHERE id = new.article_id; END",
         "CREATE TRIGGER IF NOT EXISTS articles_fts_update AFTER UPDATE OF title, summary, content ON articles BEGIN "
-        "INSERT INTO articles_fts(articles_fts, rowid, title, summary, content) "
-        "VALUES ('delete', old.id, old.title, old.summary, old.content); "
-        "INSERT INTO articles_fts(rowid, title, summary, content) "
-        "VALUES (new.id, new.title, new.summary, new.content); END",
+        "UPDATE articles_fts SET title = new.title, summary = new.summary, content = new.content "
+        "WHERE rowid = new.id; END",
+        "CREATE TRIGGER IF NOT EXISTS articles_fts_delete AFTER DELETE ON articles BEGIN "
+        "DELETE FROM articles_fts WHERE rowid = old.id; END",
     )
+
+
+SQLITE_FTS_FILL = (
+    "INSERT INTO articles_fts(rowid, title, summary, content) "
+    "SELECT id, title, summary, content FROM articles WHERE id IN (SELECT article_id FROM hits)"
+)
 
 
 def upgrade() -> None:
@@ -65,7 +71,7 @@ def upgrade() -> None:
             with bind.begin_nested():
                 for statement in sqlite_fts_ddl():
                     bind.exec_driver_sql(statement)
-                bind.exec_driver_sql("INSERT INTO articles_fts(articles_fts) VALUES ('rebuild')")
+                bind.exec_driver_sql(SQLITE_FTS_FILL)
         except sa.exc.OperationalError as exc:  # an SQLite without FTS5
             log.warning("full-text search not available in this SQLite (%s); search will scan", exc)
     elif bind.dialect.name == "postgresql":
@@ -78,7 +84,7 @@ def downgrade() -> None:
         for statement in (
             "DROP TRIGGER IF EXISTS articles_fts_update",
             "DROP TRIGGER IF EXISTS articles_fts_delete",
-            "DROP TRIGGER IF EXISTS articles_fts_insert",
+            "DROP TRIGGER IF EXISTS articles_fts_hit",
             "DROP TABLE IF EXISTS articles_fts",
         ):
             bind.exec_driver_sql(statement)
