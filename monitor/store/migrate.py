@@ -116,6 +116,7 @@ def upgrade(engine: Engine, target: str = "head") -> UpgradeResult:
                     return UpgradeResult(before, before)
                 config = make_config(conn)
                 legacy = before is None and inspect(conn).has_table(LEGACY_MARKER_TABLE)
+                before_run: str | None
                 if legacy:
                     log.info("database made before migrations existed: marking it as %s", FIRST_REVISION)
                     command.stamp(config, FIRST_REVISION)

@@ -12,9 +12,9 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import Engine, delete, func, insert, or_, select
+from sqlalchemy import Engine, Table, delete, func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.identity import canonical_url, content_fingerprint
@@ -585,7 +585,7 @@ def _classify(session: Session, feed_id: int, articles: Sequence[ArticleData], p
 def _add_sources(session: Session, feed_id: int, rows: Sequence[tuple[int, _Entry]], now: datetime) -> None:
     if rows:
         session.execute(
-            insert(ArticleSourceRow.__table__),
+            insert(cast(Table, ArticleSourceRow.__table__)),
             [
                 {
                     "article_id": article_id,

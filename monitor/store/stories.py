@@ -14,8 +14,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from monitor.core.identity import outlet_key
@@ -219,7 +220,7 @@ def create_stories(session: Session, titles: Sequence[str], now: datetime) -> li
     first = int(session.scalar(select(func.coalesce(func.max(StoryRow.id), 0))) or 0) + 1
     ids = list(range(first, first + len(titles)))
     session.execute(
-        insert(StoryRow.__table__),
+        insert(cast(Table, StoryRow.__table__)),
         [
             {"id": story_id, "title": title[:1024], "first_seen_at": now, "last_seen_at": now}
             for story_id, title in zip(ids, titles, strict=True)

@@ -176,8 +176,8 @@ class WebStore:
     ) -> Page[HitEntry]:
         """Hits newest first (found_at, id), filtered; with `group_stories` one entry per story+watchlist."""
         limit = max(1, min(limit, MAX_LIMIT))
-        query = (
-            select(HitRow, ArticleRow, FeedRow.name)
+        query: Select[Any] = (
+            select(HitRow, ArticleRow, FeedRow.name)  # type: ignore[assignment]
             .join(ArticleRow, HitRow.article_id == ArticleRow.id)
             .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
             .order_by(HitRow.found_at.desc(), HitRow.id.desc())
@@ -289,7 +289,8 @@ class WebStore:
                 .where(HitRow.story_id.in_(story_ids))
                 .group_by(HitRow.story_id, HitRow.watchlist)
             ):
-                copies[(story_id, watchlist)] = int(count)
+                if story_id is not None:
+                    copies[(story_id, watchlist)] = int(count)
         records = with_sources(session, [hit_record(hit, article, feed) for hit, article, feed in rows])
         entries = []
         for (hit, _article, _feed), record in zip(rows, records, strict=True):
