@@ -25,16 +25,23 @@ from datetime import datetime, timedelta
 
 from monitor.config import FeedConfig, Settings
 from monitor.core.matcher import ArticleText, Matcher, MatchResult
-from monitor.core.polling import Decision, FeedState, Policy, after_failure, after_success, server_hint
-from monitor.errors import FetchError
-from monitor.fetch.http import Fetcher, FetchSettings, USER_AGENT
+from monitor.core.polling import (
+    Decision,
+    FeedState,
+    Policy,
+    after_failure,
+    after_success,
+    server_hint,
+)
 from monitor.core.stories import story_keys
+from monitor.errors import FetchError
+from monitor.fetch.http import USER_AGENT, Fetcher, FetchSettings
 from monitor.fetch.parse import parse_feed
 from monitor.metrics import METRICS
 from monitor.models import ArticleData, FeedRequest, FetchResult, NewHit, ParsedFeed
-from monitor.notify.render import Message, Medium, medium_for, render_console
-from monitor.notify.templating import md_safe, slack_safe
+from monitor.notify.render import Medium, Message, medium_for, render_console
 from monitor.notify.sender import Notifier
+from monitor.notify.templating import md_safe, slack_safe
 from monitor.store.repository import Repository, Router
 
 log = logging.getLogger(__name__)
@@ -168,7 +175,10 @@ class Poller:
         summary = PollSummary()
         if not requests:
             return summary
-        self._run(requests, summary)
+        try:
+            self._run(requests, summary)
+        finally:
+            self._flush_story_keys()
         summary.seconds = time.monotonic() - started
         log.info(
             "poll cycle: feeds=%d ok=%d not_modified=%d failed=%d new_articles=%d hits=%d (%.1fs)",
@@ -223,12 +233,18 @@ class Poller:
             drain(block=True)
         self._flush_unchanged()
 
+    def _flush_story_keys(self) -> None:
+        try:
+            self.repo.flush_story_keys()
+        except Exception:
+            log.exception("could not write this cycle's story keys; they are rebuilt at the next start")
+
     def _flush_unchanged(self) -> None:
         if self._unchanged:
             batch, self._unchanged = self._unchanged, []
             try:
                 self.repo.record_not_modified_many(batch, self.clock())
-            except Exception:  # noqa: BLE001 - they are polled again at their old time
+            except Exception:
                 log.exception("could not record %d unchanged feeds", len(batch))
 
     def _parse_here(self, result: FetchResult) -> ParseOutcome:
@@ -295,7 +311,7 @@ class Poller:
                 return
             assert isinstance(value, ParsedFeed)
             self._store(request, feed, value, result, now, policy, state, summary)
-        except Exception as exc:  # noqa: BLE001 - one feed must never stop the batch
+        except Exception as exc:
             log.exception("feed=%r unexpected error while storing", request.name)
             reason = f"internal error: {type(exc).__name__}: {exc}"
             self._failed(request, reason, now, policy, state, result, summary)
@@ -380,7 +396,7 @@ class Poller:
         decision = after_failure(policy, state, now, self.rng, status=result.status, retry_after=result.retry_after)
         try:
             self.repo.record_failure(request.feed_id, reason, now, decision)
-        except Exception:  # noqa: BLE001 - the database itself is in trouble
+        except Exception:
             log.exception("feed=%r could not record its failure", request.name)
             return
         if decision.disable_reason:

@@ -16,17 +16,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import Settings
-from monitor.core.matcher import ArticleText, EntitySpec, Matcher, MatchResult, WatchlistSpec
+from monitor.core.matcher import (
+    ArticleText,
+    EntitySpec,
+    Matcher,
+    MatchResult,
+    WatchlistSpec,
+)
 from monitor.delivery import Dispatcher, DispatchSummary, make_router
 from monitor.errors import ConfigError
 from monitor.models import NewHit
 from monitor.notify.sender import Notifier
 from monitor.poller import Poller, PollSummary
 from monitor.store.engine import make_engine
-from monitor.store.outbox import Outbox
-from monitor.store.retention import Retention, RetentionResult, describe
 from monitor.store.feeds import FeedSpec
+from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository, Router
+from monitor.store.retention import Retention, RetentionResult, describe
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +110,12 @@ class Service:
         self.repo.sync_feeds(
             [FeedSpec(f.name, f.url) for f in settings.feeds], self.clock()
         )
+        if settings.dedup.enabled:
+            # Keys of a cycle cut short (a kill) never reached the index.
+            window = timedelta(seconds=settings.dedup.window)
+            indexed = self.repo.index_missing_story_keys(self.clock() - window)
+            if indexed:
+                log.info("story index: indexed %d recent articles whose keys were missing", indexed)
 
     def _make_poller(self, settings: Settings, matcher: Matcher, route: Router) -> Poller:
         return Poller(

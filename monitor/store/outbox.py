@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.models import DeliveryJob, DeliveryRecord, HitRecord, MessageJob
 from monitor.store.repository import hit_record
-from monitor.store.stories import with_sources
 from monitor.store.schema import (
     ArticleRow,
     DeliveryRow,
@@ -25,6 +24,7 @@ from monitor.store.schema import (
     HitRow,
     MessageRow,
 )
+from monitor.store.stories import with_sources
 
 S = DeliveryStatus
 

@@ -9,6 +9,7 @@ happens while a transaction is open.
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,6 +108,12 @@ class Repository(FeedStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
+        # Story keys of articles committed in this poll cycle, written to the
+        # index together (sorted) by `flush_story_keys` at the cycle's end:
+        # written per feed, a thousand-feed first poll rewrote the index's
+        # scattered pages a thousand times. Lookups see them meanwhile.
+        self._pending_keys: dict[int, list[int]] = defaultdict(list)
+        self._pending_rows: list[tuple[int, int]] = []
 
     # --- feeds -------------------------------------------------------------
 
@@ -132,6 +139,7 @@ class Repository(FeedStore):
         `decide` turns the number of new entries into the feed's next state.
         """
         policy = route.stories or StoryPolicy(enabled=False)
+        new_keys: list[tuple[int, tuple[int, ...]]] = []
         with self._session.begin() as session:
             if policy.enabled:
                 lock_stories(session)
@@ -140,7 +148,7 @@ class Repository(FeedStore):
             found: list[_Found] = []
             story_of: dict[int, int | None] = {}
             if plan.new:
-                found, story_of = self._store_new(session, feed, plan.new, now, match, policy)
+                found, story_of, new_keys = self._store_new(session, feed, plan.new, now, match, policy)
             touched = self._store_copies(session, feed_id, plan.copies, now)
             found.extend(self._store_updates(session, feed, plan.updates, now, match))
             new_hits = _insert_hits(session, found, route, now)
@@ -154,7 +162,55 @@ class Repository(FeedStore):
                 feed.title = feed_title[:1024]
             if plan.new:
                 feed.last_new_article_at = now
-            return SaveResult(len(plan.new), tuple(new_hits), len(plan.copies), len(plan.updates))
+            result = SaveResult(len(plan.new), tuple(new_hits), len(plan.copies), len(plan.updates))
+        # Committed: only now may later feeds of this cycle find them.
+        for article_id, keys in new_keys:
+            self._pending_rows.extend((key, article_id) for key in keys)
+            for key in keys:
+                self._pending_keys[key].append(article_id)
+        return result
+
+    def flush_story_keys(self) -> int:
+        """Write this cycle's story keys to the index, sorted, in one transaction."""
+        if not self._pending_rows:
+            return 0
+        rows, self._pending_rows = sorted(self._pending_rows), []
+        self._pending_keys = defaultdict(list)
+        with self._session.begin() as session:
+            add_keys(session, rows)
+        return len(rows)
+
+    def index_missing_story_keys(self, since: datetime, batch: int = 500) -> int:
+        """Index recent articles whose keys never reached the index (the
+        process stopped before its cycle ended); run at start."""
+        done = 0
+        last_id = 0
+        while True:
+            with self._session.begin() as session:
+                rows = session.execute(
+                    select(ArticleRow.id, ArticleRow.title, ArticleRow.summary, ArticleRow.content)
+                    .where(
+                        ArticleRow.id > last_id,
+                        ArticleRow.first_seen_at >= since,
+                        ArticleRow.story_id.is_not(None),
+                        ~select(StoryKeyRow.id).where(StoryKeyRow.article_id == ArticleRow.id).exists(),
+                    )
+                    .order_by(ArticleRow.id)
+                    .limit(batch)
+                ).all()
+                if rows:
+                    add_keys(
+                        session,
+                        sorted(
+                            (key, article_id)
+                            for article_id, title, summary, content in rows
+                            for key in story_keys(title, _text_of(summary, content))
+                        ),
+                    )
+            if not rows:
+                return done
+            done += len(rows)
+            last_id = rows[-1][0]
 
     def _store_new(
         self,
@@ -164,7 +220,7 @@ class Repository(FeedStore):
         now: datetime,
         match: Callable[[ArticleData], Sequence[MatchResult]],
         policy: StoryPolicy,
-    ) -> tuple[list[_Found], dict[int, int | None]]:
+    ) -> tuple[list[_Found], dict[int, int | None], list[tuple[int, tuple[int, ...]]]]:
         """New articles: their stories, rows, sources and index keys; the hits to store."""
         story_ids: list[int | None] = [None] * len(fresh)
         keys: list[tuple[int, ...]] = []
@@ -173,7 +229,7 @@ class Repository(FeedStore):
                 e.article.story_keys if e.article.story_keys is not None else story_keys(e.article.title, e.article.text)
                 for e in fresh
             ]
-            plan = assign_stories(session, [e.article for e in fresh], keys, policy, now)
+            plan = assign_stories(session, [e.article for e in fresh], keys, policy, now, self._pending_keys)
             owners = [i for i, owner in enumerate(plan.new_of) if owner == i]
             created = dict(zip(owners, create_stories(session, [fresh[i].article.title for i in owners], now), strict=True))
             story_ids = [
@@ -204,14 +260,12 @@ class Repository(FeedStore):
             ],
         ).all()
         _add_sources(session, feed.id, [(article_id, e) for article_id, e in zip(ids, fresh, strict=True)], now)
-        if keys:
-            add_keys(session, list(zip(ids, keys, strict=True)))
         found = [
             _Found(article_id, result, e.article.title, e.article.link, feed.name, e.article.published or now, story_id)
             for article_id, e, story_id in zip(ids, fresh, story_ids, strict=True)
             for result in match(e.article)
         ]
-        return found, dict(zip(ids, story_ids, strict=True))
+        return found, dict(zip(ids, story_ids, strict=True)), list(zip(ids, keys, strict=True))
 
     def _store_copies(
         self, session: Session, feed_id: int, copies: Sequence[tuple[int, _Entry]], now: datetime
@@ -622,3 +676,7 @@ def hit_record(hit: HitRow, article: ArticleRow, feed: str) -> HitRecord:
         snippets=tuple(hit.snippets or ()),
         story_id=hit.story_id,
     )
+
+
+def _text_of(summary: str, content: str) -> str:
+    return ArticleData(guid="", title="", link=None, summary=summary, content=content, published=None).text

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
@@ -71,14 +71,18 @@ def assign_stories(
     keys: Sequence[tuple[int, ...]],
     policy: StoryPolicy,
     now: datetime,
+    pending: Mapping[int, list[int]] | None = None,
 ) -> Assignment:
     """Which story each new article joins: a stored one, an earlier one of this batch, or its own.
+
+    `pending`: keys of articles committed earlier in this poll cycle whose
+    index rows are not written yet (`Repository.flush_story_keys`).
 
     Shingles (for the exact check) are computed only for articles that have
     candidates: most new articles have none.
     """
     since = now - timedelta(seconds=policy.window)
-    buckets = _buckets(session, {key for ks in keys for key in ks}, since)
+    buckets = _buckets(session, {key for ks in keys for key in ks}, since, pending or {})
     wanted = {article_id for ks in keys for article_id in _ranked(ks, buckets)}
     stored = _stored_candidates(session, wanted)
     own: dict[int, frozenset[int]] = {}
@@ -116,7 +120,9 @@ def assign_stories(
     return Assignment(stories, new_of, joined)
 
 
-def _buckets(session: Session, keys: set[int], since: datetime) -> dict[int, list[int]]:
+def _buckets(
+    session: Session, keys: set[int], since: datetime, pending: Mapping[int, list[int]]
+) -> dict[int, list[int]]:
     """Recent articles per index key, a few per story, hot (boilerplate) keys left out.
 
     A key is boilerplate when many *different stories* share it (an outlet's
@@ -128,6 +134,7 @@ def _buckets(session: Session, keys: set[int], since: datetime) -> dict[int, lis
     # Two steps, so the lookup is index probes on the key alone: joined in
     # one query with a time range, the planner may walk recent articles.
     found = _probe(session, sorted(keys))
+    found.extend((key, article_id) for key in keys for article_id in pending.get(key, ()))
     recent: dict[int, int | None] = {}
     for chunk in _chunks(sorted({article_id for _, article_id in found}), 500):
         recent.update(
@@ -232,17 +239,17 @@ def create_stories(session: Session, titles: Sequence[str], now: datetime) -> li
     return ids
 
 
-def add_keys(session: Session, rows: Sequence[tuple[int, tuple[int, ...]]]) -> None:
-    """Index keys of newly stored articles: a plain DBAPI executemany of
-    integer pairs, since every new article writes a score of them."""
-    values = [(key, article_id) for article_id, keys in rows for key in keys]
+def add_keys(session: Session, values: Sequence[tuple[int, int]]) -> None:
+    """(key, article id) rows into the index: a plain DBAPI executemany of
+    integer pairs, since every new article brings a score of them (sorted
+    by the caller, the B-tree fills page by page)."""
     if not values:
         return
     connection = session.connection()
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     statement = f"INSERT INTO {StoryKeyRow.__tablename__} (key, article_id) VALUES ({mark}, {mark})"
     for start in range(0, len(values), 5000):
-        connection.exec_driver_sql(statement, values[start : start + 5000])
+        connection.exec_driver_sql(statement, list(values[start : start + 5000]))
 
 
 def touch_stories(session: Session, story_ids: Iterable[int], now: datetime) -> None:

@@ -312,3 +312,26 @@ def test_story_keys_past_the_window_are_pruned_and_a_late_copy_starts_a_new_stor
     service.dispatch()
     assert len(alerts(webhook_server)) == 2  # two days later it is news again
     assert {h.outlets for h in service.repo.list_hits()} == {1}
+
+
+def test_keys_of_a_cycle_cut_short_are_rebuilt_at_start(feed_server, webhook_server, make_settings) -> None:
+    """Story keys reach the index at the end of a poll cycle; if the process
+    dies before that, the next start indexes those articles."""
+    from monitor.store.schema import StoryKeyRow
+
+    settings = setup(feed_server, webhook_server, make_settings, ["wire", "capital-post"], [SECURITY])
+    clock = Clock()
+    serve(feed_server, "wire", ["s1-wire"])
+    first = Service(settings, clock=clock, echo=lambda _: None)
+    first.poll(all_feeds=True)
+    with first.repo.engine.begin() as conn:  # as if the flush never happened
+        keys = conn.scalar(select(func.count()).select_from(StoryKeyRow))
+        conn.execute(StoryKeyRow.__table__.delete())
+    assert keys > 0
+    restarted = Service(settings, clock=clock, echo=lambda _: None)
+    with restarted.repo.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(StoryKeyRow)) == keys
+    serve(feed_server, "capital-post", ["s1-capital-post"])
+    restarted.poll(all_feeds=True)
+    restarted.dispatch()
+    assert len(alerts(webhook_server)) == 1 and restarted.repo.list_hits()[0].outlets == 2
