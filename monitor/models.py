@@ -167,10 +167,15 @@ class DeliveryJob:
 
 @dataclass(frozen=True)
 class NewHit:
-    """A hit stored by this cycle, with the channels it was queued for."""
+    """A hit stored by this cycle, with the channels it was queued for.
+
+    `copy`: its story already had a hit for this watchlist (another outlet's
+    copy): listed with the story, never alerted or printed again.
+    """
 
     hit: HitRecord
     channels: tuple[str, ...]
+    copy: bool = False
 
 
 @dataclass(frozen=True)

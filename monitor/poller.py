@@ -378,7 +378,7 @@ class Poller:
             _human(decided[0].interval) if decided else "?",
         )
         for new_hit in saved.hits:
-            if not new_hit.channels:
+            if not new_hit.channels and not new_hit.copy:
                 self.echo(render_console(new_hit.hit))
 
     def _failed(

@@ -509,9 +509,9 @@ def _insert_hits(session: Session, found: Sequence[_Found], route: Router, now: 
     """
     if not found:
         return []
-    already = alerted_channels(
-        session, {(f.story_id, f.result.watchlist) for f in found if f.story_id is not None}
-    )
+    pairs = {(f.story_id, f.result.watchlist) for f in found if f.story_id is not None}
+    already = alerted_channels(session, pairs)
+    had = _story_hits(session, pairs)
     hit_ids = session.scalars(
         insert(HitRow).returning(HitRow.id, sort_by_parameter_order=True),
         [
@@ -558,11 +558,29 @@ def _insert_hits(session: Session, found: Sequence[_Found], route: Router, now: 
             snippets=tuple(f.result.snippets),
             story_id=f.story_id,
         )
-        new_hits.append(NewHit(record, tuple(channel for channel, _ in routes)))
+        copy = f.story_id is not None and (f.story_id, f.result.watchlist) in had
+        if f.story_id is not None:
+            had.add((f.story_id, f.result.watchlist))
+        new_hits.append(NewHit(record, tuple(channel for channel, _ in routes), copy))
     if deliveries:
         session.execute(insert(DeliveryRow), deliveries)
     mark_alerted(session, alerted, now)
     return new_hits
+
+
+def _story_hits(session: Session, pairs: set[tuple[int | None, str]]) -> set[tuple[int | None, str]]:
+    """Which (story, watchlist) pairs already have a hit."""
+    story_ids = sorted({story for story, _ in pairs if story is not None})
+    found: set[tuple[int | None, str]] = set()
+    for start in range(0, len(story_ids), 500):
+        found.update(
+            (story, watchlist)
+            for story, watchlist in session.execute(
+                select(HitRow.story_id, HitRow.watchlist).where(HitRow.story_id.in_(story_ids[start : start + 500]))
+            )
+            if (story, watchlist) in pairs
+        )
+    return found
 
 
 def _stored(article: ArticleRow, feed: str) -> StoredArticle:

@@ -335,3 +335,18 @@ def test_keys_of_a_cycle_cut_short_are_rebuilt_at_start(feed_server, webhook_ser
     restarted.poll(all_feeds=True)
     restarted.dispatch()
     assert len(alerts(webhook_server)) == 1 and restarted.repo.list_hits()[0].outlets == 2
+
+
+def test_console_watchlists_print_a_story_once(feed_server, webhook_server, make_settings) -> None:
+    outlets = [ITEMS[i]["feed"] for i in S1]
+    settings = setup(feed_server, webhook_server, make_settings, outlets, [SECURITY])
+    settings = settings.model_copy(
+        update={"watchlists": tuple(w.model_copy(update={"channels": ()}) for w in settings.watchlists)}
+    )
+    for item in S1:
+        serve(feed_server, ITEMS[item]["feed"], [item])
+    printed: list[str] = []
+    service = Service(settings, clock=Clock(), echo=printed.append)
+    summary = service.poll(all_feeds=True)
+    assert summary.hits == 5  # every copy matched and stored ...
+    assert len([line for line in printed if line.startswith("HIT")]) == 1  # ... printed once
