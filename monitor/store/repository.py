@@ -568,9 +568,9 @@ def _insert_hits(session: Session, found: Sequence[_Found], route: Router, now: 
     return new_hits
 
 
-def _story_hits(session: Session, pairs: set[tuple[int | None, str]]) -> set[tuple[int | None, str]]:
+def _story_hits(session: Session, pairs: set[tuple[int, str]]) -> set[tuple[int | None, str]]:
     """Which (story, watchlist) pairs already have a hit."""
-    story_ids = sorted({story for story, _ in pairs if story is not None})
+    story_ids = sorted({story for story, _ in pairs})
     found: set[tuple[int | None, str]] = set()
     for start in range(0, len(story_ids), 500):
         found.update(
