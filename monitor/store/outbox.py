@@ -295,19 +295,7 @@ class Outbox:
             if limit:
                 query = query.limit(limit)
             return [
-                DeliveryRecord(
-                    id=row.id,
-                    channel=row.channel,
-                    status=row.status,
-                    attempts=row.attempts,
-                    last_error=row.last_error,
-                    watchlist=watchlist,
-                    title=title,
-                    created_at=row.created_at,
-                    next_attempt_at=row.next_attempt_at if row.status == S.PENDING else None,
-                    sent_at=row.sent_at,
-                    message=f"{kind} #{row.message_id}" if kind else None,
-                )
+                delivery_record(row, watchlist, title, kind)
                 for row, watchlist, title, kind in session.execute(query)
             ]
 
@@ -357,6 +345,23 @@ def _failure(reason: str, retry_at: datetime | None, done_targets: Iterable[str]
         values["status"] = S.PENDING
         values["next_attempt_at"] = retry_at
     return values
+
+
+def delivery_record(row: DeliveryRow, watchlist: str, title: str, kind: str | None) -> DeliveryRecord:
+    """One outbox row as listed (`monitor deliveries`, the API); `kind` of the message carrying it."""
+    return DeliveryRecord(
+        id=row.id,
+        channel=row.channel,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        watchlist=watchlist,
+        title=title,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at if row.status == S.PENDING else None,
+        sent_at=row.sent_at,
+        message=f"{kind} #{row.message_id}" if kind else None,
+    )
 
 
 def _hits(session: Session, hit_ids: Sequence[int]) -> dict[int, HitRecord]:

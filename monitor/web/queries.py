@@ -17,14 +17,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Engine, Integer, and_, column, create_engine, event, exists, func, not_, or_, select, text
+from sqlalchemy import (
+    Engine,
+    Integer,
+    and_,
+    column,
+    create_engine,
+    event,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.sql import Select
 
 from monitor.models import DeliveryRecord, FeedHealth, HitRecord, StoredArticle
-from monitor.store.outbox import Outbox
+from monitor.store.outbox import Outbox, delivery_record
 from monitor.store.repository import Repository, hit_record
-from monitor.store.stories import with_sources
 from monitor.store.schema import (
     ArticleRow,
     DeliveryRow,
@@ -33,6 +45,7 @@ from monitor.store.schema import (
     HitRow,
     MessageRow,
 )
+from monitor.store.stories import with_sources
 from monitor.web import search
 
 T = TypeVar("T")
@@ -424,19 +437,7 @@ class WebStore:
         more = len(rows) > limit
         rows = rows[:limit]
         records = [
-            DeliveryRecord(
-                id=row.id,
-                channel=row.channel,
-                status=row.status,
-                attempts=row.attempts,
-                last_error=row.last_error,
-                watchlist=watchlist,
-                title=title,
-                created_at=row.created_at,
-                next_attempt_at=row.next_attempt_at if row.status == DeliveryStatus.PENDING else None,
-                sent_at=row.sent_at,
-                message=f"{kind} #{row.message_id}" if kind else None,
-            )
+            delivery_record(row, watchlist, title, kind)
             for row, watchlist, title, kind in rows
         ]
         next_cursor = Cursor(rows[-1][0].created_at, rows[-1][0].id).encode() if more and rows else None
