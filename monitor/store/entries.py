@@ -43,6 +43,7 @@ from monitor.store.stories import (
     escalate,
     lock_stories,
     mark_alerted,
+    merge_stories,
     touch_stories,
 )
 
@@ -225,6 +226,7 @@ class EntryStore:
                 stored if stored is not None else created[plan.new_of[i]]
                 for i, stored in enumerate(plan.stories)
             ]
+            merge_stories(session, plan.merges)
             touch_stories(session, plan.joined, now)
         # One multi-row INSERT per feed (RETURNING the ids in order):
         # an ORM flush per row costs several times more.

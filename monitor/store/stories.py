@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 from monitor.core.identity import outlet_key
 from monitor.core.stories import (
     Candidate,
+    StoryMatch,
     StoryPolicy,
     StorySignature,
     best_match,
     shingles,
     should_escalate,
+    similarity,
 )
 from monitor.models import ArticleData, HitRecord, Source
 from monitor.store.schema import (
@@ -57,6 +59,9 @@ class Assignment:
     stories: list[int | None]  # per article: a stored story id, or None for a new story
     new_of: list[int]  # per article: index of the batch article whose new story it joins (-1: none)
     joined: set[int] = field(default_factory=set)  # stored stories that gained an article
+    # Stored stories found to be one (loser → winner, the oldest): an article
+    # matched both — copies that arrived before the one linking them.
+    merges: dict[int, int] = field(default_factory=dict)
 
 
 def lock_stories(session: Session) -> None:
@@ -96,15 +101,41 @@ def assign_stories(
     new_of: list[int] = []
     joined: set[int] = set()
     batch_keys: dict[int, list[int]] = defaultdict(list)
+    merges: dict[int, int] = {}
+
+    def final(story: int) -> int:
+        while story in merges:
+            story = merges[story]
+        return story
+
     for index, ks in enumerate(keys):
-        candidates = [stored[a] for a in _ranked(ks, buckets) if a in stored]
+        candidates = [
+            Candidate(c.ref, final(c.story), c.shingles)
+            for c in (stored[a] for a in _ranked(ks, buckets) if a in stored)
+        ]
         # Earlier articles of this batch: refs -1, -2, ... and stories -1-owner.
         earlier = {i for key in ks for i in batch_keys.get(key, ())}
         for i in sorted(earlier):
             stored_story = stories[i]
             owner = stored_story if stored_story is not None else -1 - new_of[i]
             candidates.append(Candidate(-1 - i, owner, shingles_of(i)))
-        match = best_match(StorySignature(ks, shingles_of(index)), candidates, policy.similarity) if candidates else None
+        signature = StorySignature(ks, shingles_of(index)) if candidates else None
+        match = best_match(signature, candidates, policy.similarity) if signature else None
+        if match is not None and match.story >= 0 and signature is not None:
+            also = {
+                c.story
+                for c in candidates
+                if c.story >= 0 and c.story != match.story and similarity(signature.shingles, c.shingles) >= policy.similarity
+            }
+            if also:
+                winner = min(also | {match.story})
+                for story in also | {match.story}:
+                    if story != winner:
+                        merges[story] = winner
+                joined.discard(match.story)
+                match = StoryMatch(winner, match.ref, match.score)
+                stories[:] = [final(x) if x is not None else None for x in stories]
+                joined = {final(x) for x in joined}
         if match is None:
             stories.append(None)
             new_of.append(index)
@@ -117,7 +148,7 @@ def assign_stories(
             new_of.append(-1 - match.story)
         for key in ks:
             batch_keys[key].append(index)
-    return Assignment(stories, new_of, joined)
+    return Assignment(stories, new_of, joined, merges)
 
 
 def _buckets(
@@ -250,6 +281,26 @@ def add_keys(session: Session, values: Sequence[tuple[int, int]]) -> None:
     statement = f"INSERT INTO {StoryKeyRow.__tablename__} (key, article_id) VALUES ({mark}, {mark})"
     for start in range(0, len(values), 5000):
         connection.exec_driver_sql(statement, list(values[start : start + 5000]))
+
+
+def merge_stories(session: Session, merges: dict[int, int]) -> None:
+    """Fold each loser story into its winner: articles and hits move, the
+    winner keeps the earliest first-seen and alert times, the loser goes."""
+    for loser, winner in merges.items():
+        session.query(ArticleRow).filter(ArticleRow.story_id == loser).update(
+            {ArticleRow.story_id: winner}, synchronize_session=False
+        )
+        session.query(HitRow).filter(HitRow.story_id == loser).update(
+            {HitRow.story_id: winner}, synchronize_session=False
+        )
+        old, new = session.get(StoryRow, loser), session.get(StoryRow, winner)
+        if old is not None and new is not None:
+            new.first_seen_at = min(new.first_seen_at, old.first_seen_at)
+            new.last_seen_at = max(new.last_seen_at, old.last_seen_at)
+            if old.alerted_at is not None:
+                new.alerted_at = min(filter(None, (new.alerted_at, old.alerted_at)))
+            session.delete(old)
+        session.flush()
 
 
 def touch_stories(session: Session, story_ids: Iterable[int], now: datetime) -> None:

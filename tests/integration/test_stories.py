@@ -350,3 +350,24 @@ def test_console_watchlists_print_a_story_once(feed_server, webhook_server, make
     summary = service.poll(all_feeds=True)
     assert summary.hits == 5  # every copy matched and stored ...
     assert len([line for line in printed if line.startswith("HIT")]) == 1  # ... printed once
+
+
+def test_stories_found_to_be_one_are_merged_whatever_the_arrival_order(
+    feed_server, webhook_server, make_settings
+) -> None:
+    """The summary-only and the edited copy share no index key; the full copy
+    arriving last links them, and the two stories become one."""
+    s6 = {ITEMS[i]["kind"]: i for i in ITEMS if ITEMS[i]["story"] == "s6"}
+    order = [s6["summary"], s6["edited"], s6["copy"]]
+    settings = setup(feed_server, webhook_server, make_settings, [ITEMS[i]["feed"] for i in order], [SECURITY, CJNG])
+    clock = Clock()
+    service = Service(settings, clock=clock, echo=lambda _: None)
+    for item in order:
+        clock.now += timedelta(minutes=5)
+        serve(feed_server, ITEMS[item]["feed"], [item])
+        service.poll(all_feeds=True)
+    with service.repo.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(StoryRow)) == 1
+    hits = service.repo.list_hits()
+    assert {h.outlets for h in hits} == {3}
+    assert len({h.story_id for h in service.repo.list_hits(by_story=False)}) == 1
