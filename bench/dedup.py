@@ -47,15 +47,13 @@ from monitor.core.stories import (
     shingles,
     story_signature,
 )
-from monitor.models import ArticleData
+from monitor.models import ArticleData, body_text
 
 CORPUS = ROOT / "tests" / "data" / "stories" / "corpus.json"
 
 
 def _text(item: dict) -> str:
-    return ArticleData(
-        guid="", title=item["title"], link=None, summary=item["summary"], content=item["content"], published=None
-    ).text
+    return body_text(item["summary"], item["content"])
 
 
 # --- quality -------------------------------------------------------------------

@@ -52,6 +52,14 @@ class FetchResult:
         return self.error is None
 
 
+def body_text(summary: str, content: str) -> str:
+    """An article's body as matched and compared: summary plus content, the
+    summary once when the content starts with it."""
+    if content and summary and content.startswith(summary):
+        return content
+    return "\n\n".join(part for part in (summary, content) if part)
+
+
 @dataclass(frozen=True)
 class ArticleData:
     """One feed entry as plain text, ready to be stored and matched."""
@@ -69,9 +77,7 @@ class ArticleData:
     @property
     def text(self) -> str:
         """The body searched by unscoped terms: summary plus content."""
-        if self.content and self.summary and self.content.startswith(self.summary):
-            return self.content
-        return "\n\n".join(part for part in (self.summary, self.content) if part)
+        return body_text(self.summary, self.content)
 
 
 @dataclass(frozen=True)
@@ -192,9 +198,7 @@ class StoredArticle:
 
     @property
     def text(self) -> str:
-        return ArticleData(
-            guid="", title=self.title, link=None, summary=self.summary, content=self.content, published=None
-        ).text
+        return body_text(self.summary, self.content)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast
@@ -25,7 +25,7 @@ from monitor.core.identity import canonical_url, content_fingerprint
 from monitor.core.matcher import MatchResult
 from monitor.core.polling import Decision
 from monitor.core.stories import StoryPolicy, story_keys
-from monitor.models import ArticleData, HitRecord, NewHit
+from monitor.models import ArticleData, HitRecord, NewHit, body_text
 from monitor.store.feeds import mark_success
 from monitor.store.schema import (
     ArticleRow,
@@ -39,6 +39,7 @@ from monitor.store.stories import (
     add_keys,
     alerted_channels,
     assign_stories,
+    chunks,
     create_stories,
     escalate,
     lock_stories,
@@ -194,7 +195,7 @@ class EntryStore:
                         sorted(
                             (key, article_id)
                             for article_id, title, summary, content in rows
-                            for key in story_keys(title, _text_of(summary, content))
+                            for key in story_keys(title, body_text(summary, content))
                         ),
                     )
             if not rows:
@@ -427,7 +428,7 @@ def _classify(session: Session, feed_id: int, articles: Sequence[ArticleData], p
     if not firsts:
         return _Plan([], [], [])
     known: dict[str, tuple[int, str | None]] = {}
-    for chunk in _chunks(list(firsts), 500):
+    for chunk in chunks(list(firsts), 500):
         for guid, article_id, fingerprint in session.execute(
             select(ArticleSourceRow.guid, ArticleSourceRow.article_id, ArticleSourceRow.content_hash).where(
                 ArticleSourceRow.feed_id == feed_id, ArticleSourceRow.guid.in_(chunk)
@@ -447,7 +448,7 @@ def _classify(session: Session, feed_id: int, articles: Sequence[ArticleData], p
     ]
     by_url: dict[str, int] = {}
     urls = sorted({e.canonical for e in entries if e.canonical and e.guid not in known})
-    for chunk in _chunks(urls, 500):
+    for chunk in chunks(urls, 500):
         for url, article_id in session.execute(
             select(ArticleRow.canonical_url, ArticleRow.id)
             .where(ArticleRow.canonical_url.in_(chunk))
@@ -490,12 +491,3 @@ def _add_sources(session: Session, feed_id: int, rows: Sequence[tuple[int, _Entr
                 for article_id, e in rows
             ],
         )
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _text_of(summary: str, content: str) -> str:
-    return ArticleData(guid="", title="", link=None, summary=summary, content=content, published=None).text

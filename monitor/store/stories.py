@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import TypeVar, cast
 
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.orm import Session
@@ -30,7 +30,7 @@ from monitor.core.stories import (
     should_escalate,
     similarity,
 )
-from monitor.models import ArticleData, HitRecord, Source
+from monitor.models import ArticleData, HitRecord, Source, body_text
 from monitor.store.schema import (
     ArticleRow,
     ArticleSourceRow,
@@ -41,6 +41,8 @@ from monitor.store.schema import (
     StoryKeyRow,
     StoryRow,
 )
+
+T = TypeVar("T")
 
 # A key shared by more recent stories than this is boilerplate (an outlet's
 # newsletter line), not evidence: it is not followed.
@@ -167,7 +169,7 @@ def _buckets(
     found = _probe(session, sorted(keys))
     found.extend((key, article_id) for key in keys for article_id in pending.get(key, ()))
     recent: dict[int, int | None] = {}
-    for chunk in _chunks(sorted({article_id for _, article_id in found}), 500):
+    for chunk in chunks(sorted({article_id for _, article_id in found}), 500):
         recent.update(
             (article_id, story_id)
             for article_id, story_id in session.execute(
@@ -210,7 +212,7 @@ def _probe(session: Session, keys: list[int]) -> list[tuple[int, int]]:
     else:  # any other backend: portable, slower
         return [
             (key, article_id)
-            for chunk in _chunks(keys, 500)
+            for chunk in chunks(keys, 500)
             for key, article_id in session.execute(
                 select(StoryKeyRow.key, StoryKeyRow.article_id).where(StoryKeyRow.key.in_(chunk))
             )
@@ -236,14 +238,10 @@ def _stored_candidates(session: Session, article_ids: set[int]) -> dict[int, Can
         )
     )
     return {
-        article_id: Candidate(article_id, story_id, shingles(title, _text(summary, content)))
+        article_id: Candidate(article_id, story_id, shingles(title, body_text(summary, content)))
         for article_id, story_id, title, summary, content in rows
         if story_id is not None
     }
-
-
-def _text(summary: str, content: str) -> str:
-    return ArticleData(guid="", title="", link=None, summary=summary, content=content, published=None).text
 
 
 def create_stories(session: Session, titles: Sequence[str], now: datetime) -> list[int]:
@@ -319,7 +317,7 @@ def story_sources(session: Session, story_ids: Iterable[int]) -> dict[int, tuple
     ids = sorted(set(story_ids))
     out: dict[int, list[Source]] = defaultdict(list)
     seen: dict[int, set[str]] = defaultdict(set)
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids, 500):
         query = (
             select(ArticleRow.story_id, FeedRow.name, ArticleSourceRow.title, ArticleSourceRow.link, ArticleSourceRow.first_seen_at)
             .join(ArticleRow, ArticleSourceRow.article_id == ArticleRow.id)
@@ -363,7 +361,7 @@ def alerted_channels(session: Session, pairs: Iterable[tuple[int, str]]) -> set[
         return set()
     story_ids = sorted({story for story, _ in wanted})
     found: set[tuple[int, str, str]] = set()
-    for chunk in _chunks(story_ids, 500):
+    for chunk in chunks(story_ids, 500):
         rows = session.execute(
             select(HitRow.story_id, HitRow.watchlist, DeliveryRow.channel)
             .join(DeliveryRow, DeliveryRow.hit_id == HitRow.id)
@@ -444,6 +442,7 @@ def escalate(
     return queued
 
 
-def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of at most `size` (bound parameters per statement)."""
     for start in range(0, len(items), size):
-        yield items[start : start + size]
+        yield list(items[start : start + size])
