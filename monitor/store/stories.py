@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar, cast
 
@@ -338,8 +338,6 @@ def story_sources(session: Session, story_ids: Iterable[int]) -> dict[int, tuple
 
 def with_sources(session: Session, records: Sequence[HitRecord]) -> list[HitRecord]:
     """The records with their story's sources, each record's own outlet first."""
-    from dataclasses import replace
-
     by_story = story_sources(session, [r.story_id for r in records if r.story_id is not None])
     out = []
     for record in records:
