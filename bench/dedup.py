@@ -245,13 +245,16 @@ def _seed(url: str, count: int, rng: random.Random, vocab: list[str], now: datet
 
 def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: datetime, copies_of: list[ArticleData]) -> dict[str, float]:
     """Per new article: signature + story lookup (the de-duplication cost), and a
-    whole `save_entries` with de-duplication on and off (its share of a save)."""
+    whole `ingest.store_feed` with de-duplication on and off (its share of a save)."""
     from monitor.core.polling import Decision
     from monitor.delivery import Routing
     from monitor.store.engine import make_engine
     from monitor.store.feeds import FeedSpec
     from monitor.store.repository import Repository
-    from monitor.store.stories import assign_stories
+    from monitor.core.matcher import Matcher
+    from monitor.core.stories import assign
+    from monitor.ingest import FeedUpdate, store_feed
+    from monitor.store.stories import story_lookup
 
     engine = make_engine(url)
     repo = Repository(engine)
@@ -260,14 +263,12 @@ def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: d
     policy = StoryPolicy()
     on, off = Routing({}, {}, policy), Routing({}, {}, StoryPolicy(enabled=False))
     dedup, save_on, save_off, joined = [], [], [], 0
+    no_match = Matcher([])
     decision = Decision(now + timedelta(minutes=15), 900, 0, 0, None)
 
     def save(art: ArticleData, route: Routing) -> float:
         t0 = time.perf_counter()
-        repo.save_entries(
-            feed_id, [art], now=now, decide=lambda _n: decision, etag=None, last_modified=None,
-            feed_title=None, match=lambda _a: [], route=route,
-        )
+        store_feed(repo, FeedUpdate(feed_id, "new", frozenset(), [art], now), no_match, route, lambda _n: decision)
         return (time.perf_counter() - t0) * 1000
 
     for n in range(300):
@@ -280,9 +281,10 @@ def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: d
         t0 = time.perf_counter()
         sig = story_signature(art.title, art.text)
         with repo._session.begin() as session:
-            plan = assign_stories(session, [art], [sig.keys], policy, now)
+            lookup = story_lookup(session, set(sig.keys), now - timedelta(seconds=policy.window))
+            plan = assign([sig.keys], lambda _i: sig.shingles, lookup, policy)
         dedup.append((time.perf_counter() - t0) * 1000)
-        joined += plan.stories[0] is not None
+        joined += plan.stories[0] >= 0
         save_on.append(save(art, on))
         repo.flush_story_keys()  # the end of a poll cycle: its keys reach the index
         plain = ArticleData(f"plain{n}", art.title, f"https://plain.example/{n}", art.summary, art.content, None)

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from monitor.config import FeedConfig, Settings
-from monitor.core.matcher import ArticleText, Matcher, MatchResult
+from monitor.core.feedplan import Router
+from monitor.core.matcher import Matcher
 from monitor.core.polling import (
     Decision,
     FeedState,
@@ -37,12 +38,13 @@ from monitor.core.stories import story_keys
 from monitor.errors import FetchError
 from monitor.fetch.http import USER_AGENT, Fetcher, FetchSettings
 from monitor.fetch.parse import parse_feed
+from monitor.ingest import FeedUpdate, store_feed
 from monitor.metrics import METRICS
-from monitor.models import ArticleData, FeedRequest, FetchResult, NewHit, ParsedFeed
+from monitor.models import FeedRequest, FetchResult, NewHit, ParsedFeed
 from monitor.notify.render import Medium, Message, medium_for, render_console
 from monitor.notify.sender import Notifier
 from monitor.notify.templating import md_safe, slack_safe
-from monitor.store.repository import Repository, Router
+from monitor.store.repository import Repository
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +331,6 @@ class Poller:
     ) -> None:
         if parsed.warning:
             log.debug("feed=%r parsed with a warning: %s", request.name, parsed.warning)
-        tags = frozenset(feed.tags)
         hint = server_hint(
             result.headers,
             now,
@@ -339,27 +340,24 @@ class Poller:
         )
         decided: list[Decision] = []
 
-        def decide(new_entries: int) -> Decision:
+        def decide(changed: int) -> Decision:
             decision = after_success(
-                policy, state, now, self.rng, new_entries=new_entries, entries=len(parsed.articles), hint=hint
+                policy, state, now, self.rng, new_entries=changed, entries=len(parsed.articles), hint=hint
             )
             decided.append(decision)
             return decision
 
-        def match(article: ArticleData) -> Sequence[MatchResult]:
-            return self.matcher.match(ArticleText(article.title, article.text, request.name, tags))
-
-        saved = self.repo.save_entries(
+        update = FeedUpdate(
             request.feed_id,
+            request.name,
+            frozenset(feed.tags),
             parsed.articles,
-            now=now,
-            decide=decide,
+            now,
             etag=result.headers.get("etag"),
             last_modified=result.headers.get("last-modified"),
-            feed_title=parsed.title,
-            match=match,
-            route=self.route,
+            title=parsed.title,
         )
+        saved = store_feed(self.repo, update, self.matcher, self.route, decide)
         summary.feeds_ok += 1
         METRICS.poll_outcome("ok", result.elapsed)
         METRICS.stored(saved.new_articles, [h.hit.watchlist for h in saved.hits])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import Settings
+from monitor.core.feedplan import Router, plan_hits, story_pairs
 from monitor.core.matcher import (
     ArticleText,
     EntitySpec,
@@ -31,7 +32,7 @@ from monitor.poller import Poller, PollSummary
 from monitor.store.engine import make_engine
 from monitor.store.feeds import FeedSpec
 from monitor.store.outbox import Outbox
-from monitor.store.repository import Repository, Router
+from monitor.store.repository import Repository
 from monitor.store.retention import Retention, RetentionResult, describe
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,9 @@ class Service:
                 tags = self._feed_tags.get(article.feed, frozenset())
                 text = ArticleText(article.title, article.text, article.feed, tags)
                 found.extend((article.id, result) for result in matcher.match(text))
-            added = self.repo.add_hits(found, now=now, route=route)
+            with self.repo.hit_transaction() as tx:
+                planned = tx.found(found)
+                added = tx.insert(plan_hits(planned, route, tx.alert_state(story_pairs(planned))), now)
             for new_hit in added:
                 name = new_hit.hit.watchlist
                 summary.new_hits[name] = summary.new_hits.get(name, 0) + 1

@@ -22,8 +22,9 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -34,10 +35,13 @@ from monitor.core.text import words as folded_words
 __all__ = [
     "BANDS",
     "ROWS",
+    "Assignment",
     "Candidate",
+    "StoryLookup",
     "StoryMatch",
     "StoryPolicy",
     "StorySignature",
+    "assign",
     "best_match",
     "shingles",
     "should_escalate",
@@ -53,6 +57,8 @@ ROWS = 3  # a band collides with probability J**3: some band of 14 does with ~60
 LEAD_SENTENCES = 4
 SENTENCE_MIN_WORDS = 8
 LEAD_CHARS = 3000
+# At most this many stored candidates are verified per new article, most keys shared first.
+MAX_CANDIDATES = 12
 # Under this many shingles the overlap coefficient says little: use Jaccard.
 MIN_OVERLAP_SHINGLES = 12
 _SEED = 20261126
@@ -219,3 +225,111 @@ def should_escalate(
     within the escalation window; only ones new to the story count.
     """
     return len(outlets_since - outlets_before_alert) >= policy.escalate_after
+
+
+@dataclass(frozen=True)
+class StoryLookup:
+    """What the story index returned for a batch of new articles.
+
+    `buckets`: recent article ids per index key (boilerplate keys left out);
+    `stored`: those articles as candidates (their story and shingles).
+    """
+
+    buckets: Mapping[int, Sequence[int]]
+    stored: Mapping[int, Candidate]
+
+
+@dataclass
+class Assignment:
+    """The story of each new article of a batch.
+
+    Story references: a stored story id (>= 0), or `-1 - i` for the new story
+    that batch article `i` opens (its owner).
+    """
+
+    stories: list[int]  # per article: its story reference
+    joined: set[int] = field(default_factory=set)  # stored stories that gained an article
+    # Stored stories found to be one (loser → winner, the oldest): an article
+    # matched both — copies that arrived before the one linking them.
+    merges: dict[int, int] = field(default_factory=dict)
+
+    def final(self, story: int) -> int:
+        """Where a stored story ends up after this batch's merges."""
+        while story in self.merges:
+            story = self.merges[story]
+        return story
+
+    @property
+    def owners(self) -> list[int]:
+        """Batch indexes of the articles that open a new story, in order."""
+        return [i for i, ref in enumerate(self.stories) if ref == -1 - i]
+
+
+def ranked(keys: Iterable[int], buckets: Mapping[int, Sequence[int]]) -> list[int]:
+    """Candidate article ids, most shared keys first (then oldest), at most MAX_CANDIDATES."""
+    shared: dict[int, int] = defaultdict(int)
+    for key in keys:
+        for article_id in buckets.get(key, ()):
+            shared[article_id] += 1
+    return sorted(shared, key=lambda a: (-shared[a], a))[:MAX_CANDIDATES]
+
+
+def assign(
+    keys: Sequence[tuple[int, ...]],
+    shingles_of: Callable[[int], frozenset[int]],
+    lookup: StoryLookup,
+    policy: StoryPolicy,
+) -> Assignment:
+    """Which story each new article joins: a stored one, an earlier one of this batch, or its own.
+
+    `shingles_of(i)` gives batch article i's shingles; it is called only for
+    articles that have candidates (most new articles have none). An article
+    that matches two stored stories links them: they are merged into the
+    oldest.
+    """
+    stories: list[int] = []
+    joined: set[int] = set()
+    batch_keys: dict[int, list[int]] = defaultdict(list)
+    merges: dict[int, int] = {}
+
+    def final(story: int) -> int:
+        while story in merges:
+            story = merges[story]
+        return story
+
+    for index, ks in enumerate(keys):
+        candidates = [
+            Candidate(c.ref, final(c.story), c.shingles)
+            for c in (lookup.stored[a] for a in ranked(ks, lookup.buckets) if a in lookup.stored)
+        ]
+        # Earlier articles of this batch: refs -1, -2, ...
+        earlier = {i for key in ks for i in batch_keys.get(key, ())}
+        candidates.extend(Candidate(-1 - i, stories[i], shingles_of(i)) for i in sorted(earlier))
+        signature = StorySignature(ks, shingles_of(index)) if candidates else None
+        match = best_match(signature, candidates, policy.similarity) if signature else None
+        if match is not None and match.story >= 0 and signature is not None:
+            also = {
+                c.story
+                for c in candidates
+                if c.story >= 0
+                and c.story != match.story
+                and similarity(signature.shingles, c.shingles) >= policy.similarity
+            }
+            if also:
+                winner = min(also | {match.story})
+                for story in also | {match.story}:
+                    if story != winner:
+                        merges[story] = winner
+                joined.discard(match.story)
+                match = StoryMatch(winner, match.ref, match.score)
+                stories[:] = [final(x) if x >= 0 else x for x in stories]
+                joined = {final(x) for x in joined}
+        if match is None:
+            stories.append(-1 - index)
+        else:
+            stories.append(match.story)
+            if match.story >= 0:
+                joined.add(match.story)
+        for key in ks:
+            batch_keys[key].append(index)
+    return Assignment(stories, joined, merges)

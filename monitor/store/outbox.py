@@ -1,7 +1,7 @@
 """The outbox: deliveries (one hit to one channel) and messages (digests, summaries).
 
 Owns every state change of an alert. Rows are written with their hit (see
-`Repository.save_entries`); here they are claimed, batched into digests and
+`store.entries.FeedTransaction.apply`); here they are claimed, batched into digests and
 storm summaries, and marked sent or failed. A claim is a short transaction;
 sending happens outside any transaction; the outcome is another.
 """

@@ -1,34 +1,25 @@
 """Named database operations; the only code that writes SQL for the service.
 
-Each public method is one transaction. `save_entries` stores one feed's new
-articles (with their stories, see `store.stories`), copies, updates, their
-hits and their outbox rows together, or nothing at all. No network I/O
-happens while a transaction is open.
+Each public method is one transaction; `feed_transaction` and
+`hit_transaction` (from `EntryStore`) hold one open while the caller decides
+what to write (see `monitor.ingest`). No network I/O happens while a
+transaction is open.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.orm import sessionmaker
 
-from monitor.core.matcher import MatchResult
 from monitor.models import (
     HitRecord,
-    NewHit,
     StoredArticle,
 )
-from monitor.store.entries import (  # noqa: F401 - Router, SaveResult, guid_key: the store's public names
-    EntryStore,
-    Router,
-    SaveResult,
-    _Found,
-    _insert_hits,
-    guid_key,
-)
+from monitor.store.entries import EntryStore
 from monitor.store.feeds import FeedStore
 from monitor.store.schema import (
     ArticleRow,
@@ -141,46 +132,6 @@ class Repository(EntryStore, FeedStore):
                 .limit(limit)
             )
             return [_stored(article, feed) for article, feed in session.execute(query)]
-
-    def add_hits(
-        self,
-        matches: Sequence[tuple[int, MatchResult]],
-        *,
-        now: datetime,
-        route: Router,
-    ) -> list[NewHit]:
-        """Store hits found by a replay, skipping (article, watchlist) pairs already hit.
-
-        `route` gives the outbox rows to queue (none: store only).
-        """
-        if not matches:
-            return []
-        with self._session.begin() as session:
-            ids = sorted({article_id for article_id, _ in matches})
-            existing: set[tuple[int, str]] = {
-                (article_id, watchlist)
-                for article_id, watchlist in session.execute(
-                    select(HitRow.article_id, HitRow.watchlist).where(HitRow.article_id.in_(ids))
-                )
-            }
-            articles = {
-                article.id: (article, feed)
-                for article, feed in session.execute(
-                    select(ArticleRow, FeedRow.name)
-                    .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
-                    .where(ArticleRow.id.in_(ids))
-                )
-            }
-            found = []
-            for article_id, result in matches:
-                if (article_id, result.watchlist) in existing:
-                    continue
-                existing.add((article_id, result.watchlist))
-                article, feed = articles[article_id]
-                found.append(
-                    _Found(article_id, result, article.title, article.link, feed, article.published_at, article.story_id)
-                )
-            return _insert_hits(session, found, route, now)
 
     def prune_story_keys(self, before: datetime, batch: int = 20_000) -> int:
         """Drop story index keys older than `before`: no copy can join those stories any more.

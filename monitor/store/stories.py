@@ -1,8 +1,8 @@
 """The story index in the database: candidates, assignment, sources, escalation.
 
 Every function here runs inside the caller's transaction (one per feed, see
-`Repository.save_entries`). The decisions are `monitor.core.stories`'s; this
-module only reads and writes their rows. On PostgreSQL the assignment takes a
+`store.entries.FeedTransaction`). The decisions are `monitor.core.stories`'s
+and `monitor.core.feedplan`'s; this module only reads and writes their rows. On PostgreSQL the assignment takes a
 transaction-level advisory lock, so two feeds stored at once cannot both open
 a story for the same wire copy or both alert it.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TypeVar, cast
 
@@ -22,15 +22,12 @@ from sqlalchemy.orm import Session
 from monitor.core.identity import outlet_key
 from monitor.core.stories import (
     Candidate,
-    StoryMatch,
+    StoryLookup,
     StoryPolicy,
-    StorySignature,
-    best_match,
     shingles,
     should_escalate,
-    similarity,
 )
-from monitor.models import ArticleData, HitRecord, Source, body_text
+from monitor.models import HitRecord, Source, body_text
 from monitor.store.schema import (
     ArticleRow,
     ArticleSourceRow,
@@ -49,21 +46,7 @@ T = TypeVar("T")
 HOT_KEY = 40
 # Articles of one story followed per key: its first few copies represent it.
 PER_STORY = 3
-# At most this many candidates are verified per new article, most keys shared first.
-MAX_CANDIDATES = 12
 _ADVISORY_LOCK = 0x6D6F6E69  # "moni"
-
-
-@dataclass
-class Assignment:
-    """The story of each new article of a batch: existing story ids, or new ones."""
-
-    stories: list[int | None]  # per article: a stored story id, or None for a new story
-    new_of: list[int]  # per article: index of the batch article whose new story it joins (-1: none)
-    joined: set[int] = field(default_factory=set)  # stored stories that gained an article
-    # Stored stories found to be one (loser → winner, the oldest): an article
-    # matched both — copies that arrived before the one linking them.
-    merges: dict[int, int] = field(default_factory=dict)
 
 
 def lock_stories(session: Session) -> None:
@@ -72,85 +55,17 @@ def lock_stories(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
 
 
-def assign_stories(
-    session: Session,
-    articles: Sequence[ArticleData],
-    keys: Sequence[tuple[int, ...]],
-    policy: StoryPolicy,
-    now: datetime,
-    pending: Mapping[int, list[int]] | None = None,
-) -> Assignment:
-    """Which story each new article joins: a stored one, an earlier one of this batch, or its own.
+def story_lookup(
+    session: Session, keys: set[int], since: datetime, pending: Mapping[int, list[int]] | None = None
+) -> StoryLookup:
+    """Recent stored articles sharing `keys`, and those of them that are candidates.
 
     `pending`: keys of articles committed earlier in this poll cycle whose
     index rows are not written yet (`Repository.flush_story_keys`).
-
-    Shingles (for the exact check) are computed only for articles that have
-    candidates: most new articles have none.
     """
-    since = now - timedelta(seconds=policy.window)
-    buckets = _buckets(session, {key for ks in keys for key in ks}, since, pending or {})
-    wanted = {article_id for ks in keys for article_id in _ranked(ks, buckets)}
-    stored = _stored_candidates(session, wanted)
-    own: dict[int, frozenset[int]] = {}
-
-    def shingles_of(i: int) -> frozenset[int]:
-        if i not in own:
-            own[i] = shingles(articles[i].title, articles[i].text)
-        return own[i]
-
-    stories: list[int | None] = []
-    new_of: list[int] = []
-    joined: set[int] = set()
-    batch_keys: dict[int, list[int]] = defaultdict(list)
-    merges: dict[int, int] = {}
-
-    def final(story: int) -> int:
-        while story in merges:
-            story = merges[story]
-        return story
-
-    for index, ks in enumerate(keys):
-        candidates = [
-            Candidate(c.ref, final(c.story), c.shingles)
-            for c in (stored[a] for a in _ranked(ks, buckets) if a in stored)
-        ]
-        # Earlier articles of this batch: refs -1, -2, ... and stories -1-owner.
-        earlier = {i for key in ks for i in batch_keys.get(key, ())}
-        for i in sorted(earlier):
-            stored_story = stories[i]
-            owner = stored_story if stored_story is not None else -1 - new_of[i]
-            candidates.append(Candidate(-1 - i, owner, shingles_of(i)))
-        signature = StorySignature(ks, shingles_of(index)) if candidates else None
-        match = best_match(signature, candidates, policy.similarity) if signature else None
-        if match is not None and match.story >= 0 and signature is not None:
-            also = {
-                c.story
-                for c in candidates
-                if c.story >= 0 and c.story != match.story and similarity(signature.shingles, c.shingles) >= policy.similarity
-            }
-            if also:
-                winner = min(also | {match.story})
-                for story in also | {match.story}:
-                    if story != winner:
-                        merges[story] = winner
-                joined.discard(match.story)
-                match = StoryMatch(winner, match.ref, match.score)
-                stories[:] = [final(x) if x is not None else None for x in stories]
-                joined = {final(x) for x in joined}
-        if match is None:
-            stories.append(None)
-            new_of.append(index)
-        elif match.story >= 0:
-            stories.append(match.story)
-            new_of.append(-1)
-            joined.add(match.story)
-        else:
-            stories.append(None)
-            new_of.append(-1 - match.story)
-        for key in ks:
-            batch_keys[key].append(index)
-    return Assignment(stories, new_of, joined, merges)
+    buckets = _buckets(session, keys, since, pending or {})
+    wanted = {article_id for members in buckets.values() for article_id in members}
+    return StoryLookup(buckets, _stored_candidates(session, wanted))
 
 
 def _buckets(
@@ -218,15 +133,6 @@ def _probe(session: Session, keys: list[int]) -> list[tuple[int, int]]:
             )
         ]
     return [(int(key), int(article_id)) for key, article_id in connection.exec_driver_sql(statement, (parameter,))]
-
-
-def _ranked(keys: Iterable[int], buckets: dict[int, list[int]]) -> list[int]:
-    """Candidate article ids, most shared keys first (then oldest), at most MAX_CANDIDATES."""
-    shared: dict[int, int] = defaultdict(int)
-    for key in keys:
-        for article_id in buckets.get(key, ()):
-            shared[article_id] += 1
-    return sorted(shared, key=lambda a: (-shared[a], a))[:MAX_CANDIDATES]
 
 
 def _stored_candidates(session: Session, article_ids: set[int]) -> dict[int, Candidate]:
@@ -366,6 +272,21 @@ def alerted_channels(session: Session, pairs: Iterable[tuple[int, str]]) -> set[
             .where(HitRow.story_id.in_(chunk), DeliveryRow.kind == "alert")
         )
         found.update((s, w, c) for s, w, c in rows if s is not None and (s, w) in wanted)
+    return found
+
+
+def story_hits(session: Session, pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which (story, watchlist) pairs already have a hit."""
+    story_ids = sorted({story for story, _ in pairs})
+    found: set[tuple[int, str]] = set()
+    for chunk in chunks(story_ids, 500):
+        found.update(
+            (story, watchlist)
+            for story, watchlist in session.execute(
+                select(HitRow.story_id, HitRow.watchlist).where(HitRow.story_id.in_(chunk))
+            )
+            if story is not None and (story, watchlist) in pairs
+        )
     return found
 
 

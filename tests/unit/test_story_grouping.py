@@ -2,7 +2,7 @@
 
 Items arrive in published order; each looks up earlier ones through the same
 index keys the database holds and joins the best story over the threshold,
-as `store.stories.assign_stories` does.
+as `core.stories.assign` does.
 """
 
 from __future__ import annotations

@@ -1,0 +1,113 @@
+"""Storing one parsed feed: read what the store knows, decide in pure code, apply.
+
+Owns the order of the steps, nothing else: every read is a named method of
+`store.entries.FeedTransaction`, every decision a function of
+`core.feedplan` / `core.stories`, and the whole plan — articles, sources,
+stories, hits and the outbox rows of their alerts, the feed's next poll —
+is written by one `apply` in the same transaction as the reads. Used by
+the poller for each fetched feed; anything else that stores entries (full
+text, a second daemon holding the feed's lease) goes through here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from monitor.core.feedplan import (
+    FeedPlan,
+    Router,
+    classify,
+    first_entries,
+    identify,
+    new_hits,
+    new_urls,
+    plan_hits,
+    story_pairs,
+    update_hits,
+)
+from monitor.core.matcher import ArticleText, Matcher, MatchResult
+from monitor.core.polling import Decision
+from monitor.core.stories import StoryPolicy, assign, shingles, story_keys
+from monitor.models import ArticleData
+from monitor.store.entries import EntryStore, SaveResult
+
+
+@dataclass(frozen=True)
+class FeedUpdate:
+    """A fetched and parsed feed, ready to store."""
+
+    feed_id: int
+    feed: str
+    tags: frozenset[str]
+    articles: Sequence[ArticleData]
+    now: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+    title: str | None = None
+
+
+def store_feed(
+    store: EntryStore,
+    update: FeedUpdate,
+    matcher: Matcher,
+    route: Router,
+    decide: Callable[[int], Decision],
+) -> SaveResult:
+    """Store one feed's entries, their stories, hits and alerts in one transaction.
+
+    `decide` turns the number of entries that changed the store into the
+    feed's next polling state (`core.polling.after_success`).
+    """
+    policy = route.stories or StoryPolicy(enabled=False)
+    now = update.now
+
+    def match(article: ArticleData) -> Sequence[MatchResult]:
+        return matcher.match(ArticleText(article.title, article.text, update.feed, update.tags))
+
+    with store.feed_transaction(update.feed_id, stories=policy.enabled) as tx:
+        firsts = first_entries(update.articles)
+        known = tx.known(list(firsts))
+        entries = identify(firsts, known, policy.strip_params)
+        classified = classify(entries, known, tx.articles_by_url(new_urls(entries, known)))
+        new = classified.new
+
+        assignment, keys = None, []
+        if policy.enabled and new:
+            keys = [
+                e.article.story_keys if e.article.story_keys is not None else story_keys(e.article.title, e.article.text)
+                for e in new
+            ]
+            cache: dict[int, frozenset[int]] = {}
+
+            def shingles_of(i: int) -> frozenset[int]:
+                if i not in cache:
+                    cache[i] = shingles(new[i].article.title, new[i].article.text)
+                return cache[i]
+
+            assignment = assign(keys, shingles_of, tx.story_lookup(keys, policy, now), policy)
+        final = assignment.final if assignment is not None else (lambda story: story)
+
+        # An update's story may be merged into another by this batch.
+        updates = [u if u.story is None else replace(u, story=final(u.story)) for u in tx.updates(classified.updates)]
+        stories = assignment.stories if assignment is not None else [None] * len(new)
+        found = new_hits(new, stories, update.feed, now, match) + update_hits(updates, update.feed, match)
+        state = tx.alert_state(story_pairs(found), assignment.merges if assignment is not None else None)
+        plan = FeedPlan(
+            feed_id=update.feed_id,
+            now=now,
+            decision=decide(classified.changed),
+            etag=update.etag,
+            last_modified=update.last_modified,
+            feed_title=update.title,
+            new=new,
+            assignment=assignment,
+            keys=keys,
+            copies=classified.copies,
+            copy_stories=frozenset(final(s) for s in tx.stories_of([a for a, _ in classified.copies])),
+            updates=updates,
+            hits=plan_hits(found, route, state),
+        )
+        return tx.apply(plan, route.instant, policy)
+
