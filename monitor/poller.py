@@ -10,17 +10,14 @@ channel about a feed failing for long (once) and its recovery (once).
 
 from __future__ import annotations
 
-import atexit
 import logging
-import multiprocessing
 import os
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.config import FeedConfig, Settings
@@ -34,10 +31,9 @@ from monitor.core.polling import (
     after_success,
     server_hint,
 )
-from monitor.core.stories import story_keys
-from monitor.errors import FetchError
+from monitor.fetch import pool
 from monitor.fetch.http import USER_AGENT, Fetcher, FetchSettings
-from monitor.fetch.parse import parse_feed
+from monitor.fetch.pool import ParseOutcome, ParseRequest
 from monitor.ingest import FeedUpdate, store_feed
 from monitor.metrics import METRICS
 from monitor.models import FeedRequest, FetchResult, NewHit, ParsedFeed
@@ -48,62 +44,23 @@ from monitor.store.repository import Repository
 
 log = logging.getLogger(__name__)
 
-ParseOutcome = tuple[str, "ParsedFeed | str"]
 # 304s recorded together, this many at a time.
 UNCHANGED_BATCH = 200
 
-_pool: ProcessPoolExecutor | None = None
-_pool_size = 0
-_pool_lock = threading.Lock()
 
+@dataclass(frozen=True)
+class FeedPoll:
+    """One feed's fetch outcome being handled: the feed, its state before, and when."""
 
-def parse_job(
-    body: bytes, headers: dict[str, str], url: str, max_entries: int, keys: bool = False
-) -> ParseOutcome:
-    """Parse in a worker process; errors come back as values (exceptions may not pickle).
+    result: FetchResult
+    feed: FeedConfig
+    now: datetime
+    policy: Policy
+    state: FeedState
 
-    `keys`: also compute each entry's story index keys here, in parallel. Done
-    for a feed's first poll, where every entry is new (a cold start of a
-    thousand feeds is fifty thousand articles); later polls compute them in
-    the store for the few new entries only.
-    """
-    try:
-        parsed = parse_feed(body, headers, url, max_entries=max_entries)
-        if keys:
-            parsed = replace(
-                parsed,
-                articles=tuple(replace(a, story_keys=story_keys(a.title, a.text)) for a in parsed.articles),
-            )
-        return "ok", parsed
-    except FetchError as exc:
-        return "error", exc.reason
-    except Exception as exc:  # noqa: BLE001 - a parser crash is this feed's failure only
-        return "error", f"parser crashed: {type(exc).__name__}: {exc}"
-
-
-def _parse_pool(workers: int) -> ProcessPoolExecutor:
-    """One pool per process, shared by every poller, started on first use."""
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size != workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            # forkserver: forking a process that runs threads (scheduler, fetch
-            # loop) can copy a held lock into the child.
-            context = multiprocessing.get_context("forkserver")
-            _pool, _pool_size = ProcessPoolExecutor(workers, mp_context=context), workers
-        return _pool
-
-
-def _reset_pool() -> None:
-    global _pool
-    with _pool_lock:
-        if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
-        _pool = None
-
-
-atexit.register(_reset_pool)
+    @property
+    def request(self) -> FeedRequest:
+        return self.result.request
 
 
 @dataclass
@@ -196,7 +153,7 @@ class Poller:
 
     def _run(self, requests: Sequence[FeedRequest], summary: PollSummary) -> None:
         """Fetch concurrently; parse in the pool; store in this thread, one feed at a time."""
-        pending: dict[Future[ParseOutcome], FetchResult] = {}
+        pending: dict[Future[ParseOutcome], tuple[FetchResult, ParseRequest]] = {}
         max_inflight = max(self.workers * 4, 4)
 
         def drain(block: bool) -> None:
@@ -204,33 +161,23 @@ class Poller:
                 return
             done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
             for future in done:
-                result = pending.pop(future)
-                self._handle(result, self._outcome(future, result), summary)
+                result, job = pending.pop(future)
+                self._handle(result, pool.outcome(future, job), summary)
 
         for result in self.fetcher.fetch(requests, self.stop, idle=0.1):
             if result is None:  # nothing fetched lately: finish what is parsed
                 drain(block=False)
                 continue
-            if result.ok and not result.not_modified and self.workers:
-                try:
-                    future = _parse_pool(self.workers).submit(
-                        parse_job,
-                        result.body,
-                        result.headers,
-                        result.final_url,
-                        self.settings.poll.max_entries,
-                        self._keys_in_parser(result),
-                    )
-                except (BrokenProcessPool, RuntimeError):
-                    _reset_pool()
-                    self._handle(result, self._parse_here(result), summary)
-                    continue
-                pending[future] = result
-                drain(block=len(pending) >= max_inflight)
-            elif result.ok and not result.not_modified:
-                self._handle(result, self._parse_here(result), summary)
-            else:
+            if not result.ok or result.not_modified:
                 self._handle(result, None, summary)
+                continue
+            job = self._parse_request(result)
+            future = pool.submit(self.workers, job) if self.workers else None
+            if future is None:
+                self._handle(result, pool.parse_now(job), summary)
+                continue
+            pending[future] = (result, job)
+            drain(block=len(pending) >= max_inflight)
         while pending:
             drain(block=True)
         self._flush_unchanged()
@@ -249,21 +196,12 @@ class Poller:
             except Exception:
                 log.exception("could not record %d unchanged feeds", len(batch))
 
-    def _parse_here(self, result: FetchResult) -> ParseOutcome:
-        return parse_job(
-            result.body, result.headers, result.final_url, self.settings.poll.max_entries, self._keys_in_parser(result)
-        )
-
-    def _keys_in_parser(self, result: FetchResult) -> bool:
+    def _parse_request(self, result: FetchResult) -> ParseRequest:
+        # A feed's first poll: every entry is new, so the workers compute the
+        # story keys too (in parallel); later polls do it for the few new ones.
         policy = self.route.stories
-        return bool(policy and policy.enabled and not result.request.polled)
-
-    def _outcome(self, future: Future[ParseOutcome], result: FetchResult) -> ParseOutcome:
-        try:
-            return future.result()
-        except BrokenProcessPool:
-            _reset_pool()
-            return self._parse_here(result)
+        keys = bool(policy and policy.enabled and not result.request.polled)
+        return (result.body, result.headers, result.final_url, self.settings.poll.max_entries, keys)
 
     # --- one feed -------------------------------------------------------------
 
@@ -281,54 +219,41 @@ class Poller:
         """Decide and store one feed's outcome; any failure is recorded on that feed only."""
         request = result.request
         feed = self._feeds[request.name]
-        now = self.clock()
-        policy = self._policy(feed)
         state = FeedState(request.failures, request.unchanged_polls, request.failing_since, request.polled)
+        poll = FeedPoll(result, feed, self.clock(), self._policy(feed), state)
         try:
             if result.permanent_url and result.status is not None and result.status < 400:
                 self.repo.move_feed(request.feed_id, result.permanent_url)
                 log.warning("feed=%r moved permanently: %s → %s (stored)", request.name, request.url, result.permanent_url)
             if not result.ok:
-                self._failed(request, result.error or "unknown error", now, policy, state, result, summary)
-                return
-            if result.not_modified:
-                hint = server_hint(result.headers, now)
-                decision = after_success(policy, state, now, self.rng, new_entries=0, entries=0, hint=hint)
-                summary.not_modified += 1
-                METRICS.poll_outcome("not_modified", result.elapsed)
-                log.info("feed=%r status=not_modified", request.name)
-                if request.failures or request.admin_alerted:
-                    self.repo.record_not_modified(request.feed_id, now, decision)
-                    self._recovered(request, feed)
-                else:  # the common case: written in batches
-                    self._unchanged.append((request.feed_id, decision))
-                    if len(self._unchanged) >= UNCHANGED_BATCH:
-                        self._flush_unchanged()
-                return
-            assert parsed is not None
-            kind, value = parsed
-            if kind == "error":
-                assert isinstance(value, str)
-                self._failed(request, value, now, policy, state, result, summary)
-                return
-            assert isinstance(value, ParsedFeed)
-            self._store(request, feed, value, result, now, policy, state, summary)
+                self._failed(poll, result.error or "unknown error", summary)
+            elif result.not_modified:
+                self._not_modified(poll, summary)
+            elif parsed is None or parsed[0] == "error" or not isinstance(parsed[1], ParsedFeed):
+                self._failed(poll, str(parsed[1]) if parsed else "not parsed", summary)
+            else:
+                self._store(poll, parsed[1], summary)
         except Exception as exc:
             log.exception("feed=%r unexpected error while storing", request.name)
-            reason = f"internal error: {type(exc).__name__}: {exc}"
-            self._failed(request, reason, now, policy, state, result, summary)
+            self._failed(poll, f"internal error: {type(exc).__name__}: {exc}", summary)
 
-    def _store(
-        self,
-        request: FeedRequest,
-        feed: FeedConfig,
-        parsed: ParsedFeed,
-        result: FetchResult,
-        now: datetime,
-        policy: Policy,
-        state: FeedState,
-        summary: PollSummary,
-    ) -> None:
+    def _not_modified(self, poll: FeedPoll, summary: PollSummary) -> None:
+        request, now = poll.request, poll.now
+        hint = server_hint(poll.result.headers, now)
+        decision = after_success(poll.policy, poll.state, now, self.rng, new_entries=0, entries=0, hint=hint)
+        summary.not_modified += 1
+        METRICS.poll_outcome("not_modified", poll.result.elapsed)
+        log.info("feed=%r status=not_modified", request.name)
+        if request.failures or request.admin_alerted:
+            self.repo.record_not_modified(request.feed_id, now, decision)
+            self._recovered(poll)
+        else:  # the common case: written in batches
+            self._unchanged.append((request.feed_id, decision))
+            if len(self._unchanged) >= UNCHANGED_BATCH:
+                self._flush_unchanged()
+
+    def _store(self, poll: FeedPoll, parsed: ParsedFeed, summary: PollSummary) -> None:
+        request, result, now = poll.request, poll.result, poll.now
         if parsed.warning:
             log.debug("feed=%r parsed with a warning: %s", request.name, parsed.warning)
         hint = server_hint(
@@ -342,7 +267,7 @@ class Poller:
 
         def decide(changed: int) -> Decision:
             decision = after_success(
-                policy, state, now, self.rng, new_entries=changed, entries=len(parsed.articles), hint=hint
+                poll.policy, poll.state, now, self.rng, new_entries=changed, entries=len(parsed.articles), hint=hint
             )
             decided.append(decision)
             return decision
@@ -350,7 +275,7 @@ class Poller:
         update = FeedUpdate(
             request.feed_id,
             request.name,
-            frozenset(feed.tags),
+            frozenset(poll.feed.tags),
             parsed.articles,
             now,
             etag=result.headers.get("etag"),
@@ -364,7 +289,7 @@ class Poller:
         summary.new_articles += saved.new_articles
         summary.hits += len(saved.hits)
         summary.new_hits.extend(saved.hits)
-        self._recovered(request, feed)
+        self._recovered(poll)
         log.info(
             "feed=%r status=ok entries=%d new=%d copies=%d updated=%d hits=%d next_in=%s",
             request.name,
@@ -379,19 +304,13 @@ class Poller:
             if not new_hit.channels and not new_hit.copy:
                 self.echo(render_console(new_hit.hit))
 
-    def _failed(
-        self,
-        request: FeedRequest,
-        reason: str,
-        now: datetime,
-        policy: Policy,
-        state: FeedState,
-        result: FetchResult,
-        summary: PollSummary,
-    ) -> None:
+    def _failed(self, poll: FeedPoll, reason: str, summary: PollSummary) -> None:
+        request, result, now = poll.request, poll.result, poll.now
         summary.feeds_failed += 1
         METRICS.poll_outcome("failed", result.elapsed)
-        decision = after_failure(policy, state, now, self.rng, status=result.status, retry_after=result.retry_after)
+        decision = after_failure(
+            poll.policy, poll.state, now, self.rng, status=result.status, retry_after=result.retry_after
+        )
         try:
             self.repo.record_failure(request.feed_id, reason, now, decision)
         except Exception:
@@ -423,7 +342,8 @@ class Poller:
             if self._tell_admin(title, body):
                 self.repo.set_admin_alerted(request.feed_id, True)
 
-    def _recovered(self, request: FeedRequest, feed: FeedConfig) -> None:
+    def _recovered(self, poll: FeedPoll) -> None:
+        request = poll.request
         if request.failures:
             log.warning("feed=%r recovered after %d failed polls", request.name, request.failures)
         if request.admin_alerted:

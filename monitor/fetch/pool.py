@@ -1,0 +1,108 @@
+"""The parse pool: feed bodies parsed in worker processes, off the poll loop.
+
+Owns the one process pool of a process (shared by every poller, so a config
+reload does not start new workers), the job a worker runs, and recovery from
+a broken pool (a worker killed by the OS): the pool is dropped and the body
+parsed in the calling thread, so one crash costs time, never a feed.
+
+Workers start through `forkserver`: forking a process that runs threads
+(the scheduler, the fetch loop) can copy a held lock into the child.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+
+from monitor.core.stories import story_keys
+from monitor.errors import FetchError
+from monitor.fetch.parse import parse_feed
+from monitor.models import ParsedFeed
+
+__all__ = ["ParseOutcome", "ParseRequest", "outcome", "parse_job", "parse_now", "reset_pool", "submit"]
+
+# ("ok", ParsedFeed) or ("error", reason): errors come back as values
+# (exceptions may not pickle).
+ParseOutcome = tuple[str, "ParsedFeed | str"]
+# body, response headers, final URL, max entries, compute story keys
+ParseRequest = tuple[bytes, dict[str, str], str, int, bool]
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def parse_job(
+    body: bytes, headers: dict[str, str], url: str, max_entries: int, keys: bool = False
+) -> ParseOutcome:
+    """Parse one feed body (in a worker process, or here).
+
+    `keys`: also compute each entry's story index keys, in parallel. Done
+    for a feed's first poll, where every entry is new (a cold start of a
+    thousand feeds is fifty thousand articles); later polls compute them in
+    the store for the few new entries only.
+    """
+    try:
+        parsed = parse_feed(body, headers, url, max_entries=max_entries)
+        if keys:
+            parsed = replace(
+                parsed,
+                articles=tuple(replace(a, story_keys=story_keys(a.title, a.text)) for a in parsed.articles),
+            )
+        return "ok", parsed
+    except FetchError as exc:
+        return "error", exc.reason
+    except Exception as exc:  # noqa: BLE001 - a parser crash is this feed's failure only
+        return "error", f"parser crashed: {type(exc).__name__}: {exc}"
+
+
+def parse_now(request: ParseRequest) -> ParseOutcome:
+    """Parse in the calling thread (no workers, or the pool broke)."""
+    return parse_job(*request)
+
+
+def submit(workers: int, request: ParseRequest) -> Future[ParseOutcome] | None:
+    """Queue a parse on the shared pool of `workers` processes; None when the
+    pool cannot take it (broken or shutting down: parse it with `parse_now`)."""
+    try:
+        return _shared(workers).submit(parse_job, *request)
+    except (BrokenProcessPool, RuntimeError):
+        reset_pool()
+        return None
+
+
+def outcome(future: Future[ParseOutcome], request: ParseRequest) -> ParseOutcome:
+    """A submitted parse's outcome; parsed here if its worker died."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        reset_pool()
+        return parse_now(request)
+
+
+def _shared(workers: int) -> ProcessPoolExecutor:
+    """One pool per process, shared by every poller, started on first use."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            context = multiprocessing.get_context("forkserver")
+            _pool, _pool_size = ProcessPoolExecutor(workers, mp_context=context), workers
+        return _pool
+
+
+def reset_pool() -> None:
+    """Drop the pool (its workers exit); the next submit starts a new one."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+
+
+atexit.register(reset_pool)
