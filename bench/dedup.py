@@ -247,7 +247,7 @@ def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: d
     """Per new article: signature + story lookup (the de-duplication cost), and a
     whole `ingest.store_feed` with de-duplication on and off (its share of a save)."""
     from monitor.core.polling import Decision
-    from monitor.delivery import Routing
+    from monitor.wiring import Routing
     from monitor.store.engine import make_engine
     from monitor.store.feeds import FeedSpec
     from monitor.store.repository import Repository

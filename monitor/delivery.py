@@ -15,20 +15,24 @@ import hashlib
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config import ChannelConfig, Settings, template_path
-from monitor.core.matcher import MatchResult
-from monitor.core.stories import StoryPolicy
 from monitor.core.schedule import last_fire, retry_at
 from monitor.metrics import METRICS
 from monitor.models import DeliveryJob, HitRecord, MessageJob
 from monitor.notify.redact import privacy_url
-from monitor.notify.render import Message, medium_for, render_alert, render_digest, render_summary
+from monitor.notify.render import (
+    Message,
+    medium_for,
+    render_alert,
+    render_digest,
+    render_summary,
+)
 from monitor.notify.sender import Notifier, limits_for
 from monitor.store.outbox import Outbox
 from monitor.store.schema import DeliveryStatus
@@ -68,45 +72,6 @@ class SendOutcome:
     @property
     def ok(self) -> bool:
         return not self.reasons
-
-
-@dataclass(frozen=True)
-class Routing:
-    """Which outbox rows a new hit gets (see `store.repository.Router`).
-
-    Per channel of its watchlist, unless its score is under the channel's
-    min_score; queued for digest channels. `stories` carries the
-    de-duplication policy (a story alerts once per watchlist and channel).
-    """
-
-    channels: Mapping[str, ChannelConfig]
-    channels_of: Mapping[str, tuple[str, ...]]
-    stories: StoryPolicy | None = None
-
-    @property
-    def instant(self) -> frozenset[str]:
-        return frozenset(name for name, ch in self.channels.items() if ch.mode != "digest")
-
-    def __call__(self, result: MatchResult) -> list[tuple[str, str]]:
-        routes = []
-        for name in self.channels_of.get(result.watchlist, ()):
-            channel = self.channels[name]
-            if channel.min_score is not None and result.score < channel.min_score:
-                continue
-            status = DeliveryStatus.QUEUED if channel.mode == "digest" else DeliveryStatus.PENDING
-            routes.append((name, status))
-        return routes
-
-
-def story_policy(settings: Settings) -> StoryPolicy:
-    d = settings.dedup
-    return StoryPolicy(d.enabled, d.similarity, d.window, d.escalate_after, d.escalate_window, tuple(d.strip_params))
-
-
-def make_router(settings: Settings, *, notify: bool = True) -> Routing:
-    """The routing of `settings`; with `notify` False, hits are stored and nothing is queued."""
-    channels_of = {w.name: tuple(w.channels) for w in settings.watchlists} if notify else {}
-    return Routing(dict(settings.channels), channels_of, story_policy(settings))
 
 
 class Dispatcher:
@@ -180,7 +145,7 @@ class Dispatcher:
                 if not jobs:
                     break
                 self._send_deliveries(name, channel, jobs, summary)
-        except Exception:  # noqa: BLE001 - one channel's trouble must not stop the others
+        except Exception:
             log.exception("channel=%r dispatch failed; will try again", name)
         return summary
 

@@ -32,7 +32,7 @@ from monitor.core.polling import (
     server_hint,
 )
 from monitor.fetch import pool
-from monitor.fetch.http import USER_AGENT, Fetcher, FetchSettings
+from monitor.fetch.http import Fetcher
 from monitor.fetch.pool import ParseOutcome, ParseRequest
 from monitor.ingest import FeedUpdate, store_feed
 from monitor.metrics import METRICS
@@ -41,6 +41,7 @@ from monitor.notify.render import Medium, Message, medium_for, render_console
 from monitor.notify.sender import Notifier
 from monitor.notify.templating import md_safe, slack_safe
 from monitor.store.repository import Repository
+from monitor.wiring import fetch_settings
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +107,7 @@ class Poller:
         self.stop = stop
         self.echo = echo
         poll = settings.poll
-        self.fetcher = Fetcher(
-            FetchSettings(
-                timeout=poll.timeout,
-                connect_timeout=poll.connect_timeout,
-                total_timeout=poll.deadline,
-                max_bytes=poll.max_bytes,
-                concurrency=poll.concurrency,
-                per_host=poll.per_host,
-                host_delay=float(poll.host_delay),
-                user_agent=poll.user_agent or USER_AGENT,
-            )
-        )
+        self.fetcher = Fetcher(fetch_settings(settings))
         self.workers = poll.parse_workers if poll.parse_workers is not None else (os.cpu_count() or 1)
         self._feeds = {feed.name: feed for feed in settings.feeds}
         self._unchanged: list[tuple[int, Decision]] = []

@@ -13,18 +13,12 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from monitor.config import Settings
 from monitor.core.feedplan import Router, plan_hits, story_pairs
-from monitor.core.matcher import (
-    ArticleText,
-    EntitySpec,
-    Matcher,
-    MatchResult,
-    WatchlistSpec,
-)
-from monitor.delivery import Dispatcher, DispatchSummary, make_router
+from monitor.core.matcher import ArticleText, Matcher, MatchResult
+from monitor.delivery import Dispatcher, DispatchSummary
 from monitor.errors import ConfigError
 from monitor.models import NewHit
 from monitor.notify.sender import Notifier
@@ -34,42 +28,10 @@ from monitor.store.feeds import FeedSpec
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 from monitor.store.retention import Retention, RetentionResult, describe
+from monitor.times import utcnow
+from monitor.wiring import feed_tags, make_matcher, make_router
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def watchlist_specs(settings: Settings) -> list[WatchlistSpec]:
-    return [
-        WatchlistSpec(
-            name=w.name,
-            keywords=tuple(w.keywords),
-            tags=frozenset(w.tags),
-            query=w.query,
-            entities=tuple(w.entities),
-        )
-        for w in settings.watchlists
-    ]
-
-
-def entity_specs(settings: Settings) -> dict[str, EntitySpec]:
-    return {
-        name: EntitySpec(name, tuple(e.names), tuple(e.aliases), tuple(e.context))
-        for name, e in settings.entities.items()
-    }
-
-
-def make_matcher(settings: Settings, only: str | None = None) -> Matcher:
-    """The compiled watchlists of `settings` (or just the one named `only`)."""
-    specs = [spec for spec in watchlist_specs(settings) if only is None or spec.name == only]
-    return Matcher(specs, entity_specs(settings))
-
-
-def feed_tags(settings: Settings) -> dict[str, frozenset[str]]:
-    return {feed.name: frozenset(feed.tags) for feed in settings.feeds}
 
 
 @dataclass

@@ -33,7 +33,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_hits(args: argparse.Namespace) -> int:
-    from monitor.service import utcnow
+    from monitor.times import utcnow
 
     settings = settings_of(args)
     try:
