@@ -1,4 +1,5 @@
-"""Real local servers for integration tests: feeds over HTTP, webhooks, SMTP.
+"""Real local servers for integration tests: feeds over HTTP, webhooks, SMTP,
+and a stand-in internet (fake DNS and "public" addresses) in front of them.
 
 Everything binds to 127.0.0.1 on a port the kernel picks, so tests never touch
 the internet and parallel workers (pytest-xdist) never collide.  Each server
@@ -18,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import gzip as gzip_module
 import hashlib
+import ipaddress
 import json
 import socket
 import threading
@@ -32,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
+import httpcore
+
 if TYPE_CHECKING:
     import pytest
 
@@ -40,6 +44,7 @@ __all__ = [
     "SLACK_APPRISE_URL",
     "SLACK_TOKENS",
     "Attempt",
+    "FakeInternet",
     "FeedServer",
     "Post",
     "ReceivedMail",
@@ -835,3 +840,109 @@ class SmtpServer:
         with self._lock:
             self._messages.append(mail)
         return "250 Message accepted for delivery"
+
+
+# --------------------------------------------------------------------------
+# A stand-in internet for the address guard (monitor.fetch.addresses)
+# --------------------------------------------------------------------------
+
+
+class FakeInternet:
+    """Fake DNS and "public" addresses, every connection ending on loopback.
+
+    ``dns(host, *answers)`` sets what a name resolves to; each answer is a
+    list of addresses, and successive lookups get successive answers (the
+    last repeats), so a name can rebind.  ``route(address, server)`` makes
+    connections to ``address`` (any port) reach ``server``.
+
+    Hand ``resolve`` and ``network`` to ``Fetcher``.  The network dials
+    loopback addresses as they are and routed addresses to their server;
+    anything else fails at once without touching the network.  Each dial is
+    recorded in ``dialled`` (the address asked for), and its stream reports
+    that address as its peer, as a socket to it would.  A host *name* given
+    to the network is looked up through the same fake DNS, as the OS would.
+    """
+
+    def __init__(self) -> None:
+        self._answers: dict[str, list[list[str]]] = {}
+        self._routes: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.lookups: list[str] = []
+        self.dialled: list[tuple[str, int]] = []
+        self.network = _FakeNetwork(self)
+
+    def dns(self, host: str, *answers: list[str]) -> None:
+        with self._lock:
+            self._answers[host.lower()] = [list(a) for a in answers]
+
+    def route(self, address: str, server: _LoopbackHTTPServer) -> None:
+        with self._lock:
+            self._routes[address] = server.port
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        with self._lock:
+            self.lookups.append(host)
+            answers = self._answers.get(host.lower())
+            if not answers:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return answers.pop(0) if len(answers) > 1 else list(answers[0])
+
+    async def dial(self, host: str, port: int, timeout: float | None) -> httpcore.AsyncNetworkStream:
+        try:
+            address = str(ipaddress.ip_address(host.strip("[]")))
+        except ValueError:
+            address = (await self.resolve(host, port))[0]
+        with self._lock:
+            self.dialled.append((address, port))
+            routed = self._routes.get(address)
+        real = httpcore.AnyIOBackend()
+        if routed is not None:
+            stream = await real.connect_tcp(LOOPBACK, routed, timeout=timeout)
+        elif ipaddress.ip_address(address).is_loopback:
+            stream = await real.connect_tcp(address, port, timeout=timeout)
+        else:
+            raise httpcore.ConnectError(f"{address} is not reachable from tests")
+        return _PeerStream(stream, (address, port))
+
+
+class _FakeNetwork(httpcore.AsyncNetworkBackend):
+    def __init__(self, internet: FakeInternet) -> None:
+        self._internet = internet
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._internet.dial(host, port, timeout)
+
+    async def sleep(self, seconds: float) -> None:
+        await httpcore.AnyIOBackend().sleep(seconds)
+
+
+class _PeerStream(httpcore.AsyncNetworkStream):
+    """A loopback stream that reports the address it was dialled at as its peer."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream, peer: tuple[str, int]) -> None:
+        self._stream = stream
+        self._peer = peer
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._stream.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return _PeerStream(await self._stream.start_tls(ssl_context, server_hostname, timeout), self._peer)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._peer if info == "server_addr" else self._stream.get_extra_info(info)

@@ -161,6 +161,9 @@ class PollSettings(_Model):
     alert_after: Duration = 86400.0
     parse_workers: int | None = Field(default=None, ge=0, le=64)
     user_agent: str | None = None
+    # Follow a publisher's redirect from a public address into private space
+    # (loopback, LAN, link-local, ...); refused unless set.
+    allow_private_redirects: bool = False
 
     @model_validator(mode="after")
     def _bounds(self) -> PollSettings:

@@ -5,12 +5,15 @@ reuse across cycles) on an event loop of its own, a global concurrency bound
 and a per-host bound with a politeness delay, connect/read timeouts plus a
 hard deadline per fetch, bounded decompression, conditional GET with the
 stored validators, what redirects and Retry-After say, and turning every
-failure into a one-line reason. It never parses: bodies go to `fetch.parse`.
+failure into a one-line reason. Redirects are followed hop by hop under the
+address guard of `fetch.addresses` (no hop from a public address into
+private space). It never parses: bodies go to `fetch.parse`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import socket
@@ -22,9 +25,17 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from monitor import __version__
+from monitor.fetch.addresses import (
+    AddressRefused,
+    GuardedTransport,
+    Resolver,
+    send_following_redirects,
+    system_resolver,
+)
 from monitor.fetch.decode import ACCEPT_ENCODING, DecodeError, TooLarge, make_decoder
 from monitor.models import FeedRequest, FetchResult
 
@@ -52,6 +63,8 @@ class FetchSettings:
     per_host: int = 2
     host_delay: float = 0.5
     user_agent: str = USER_AGENT
+    # Follow redirects from a public address into private space (off: refused).
+    allow_private_redirects: bool = False
 
     @property
     def deadline(self) -> float:
@@ -63,10 +76,20 @@ class Fetcher:
 
     The client and its event loop live as long as the fetcher, so
     connections to a publisher are reused from one cycle to the next.
+    `resolve` and `network` replace DNS and sockets (tests stand public
+    addresses in for loopback servers with them).
     """
 
-    def __init__(self, settings: FetchSettings) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        resolve: Resolver = system_resolver,
+        network: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
         self.settings = settings
+        self._resolve = resolve
+        self._network = network
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: httpx.AsyncClient | None = None
@@ -86,16 +109,16 @@ class Fetcher:
     def _get_client(self) -> httpx.AsyncClient:
         if self._client is None:
             s = self.settings
+            limits = httpx.Limits(
+                max_connections=max(s.concurrency, 1),
+                max_keepalive_connections=max(s.concurrency, 1),
+                keepalive_expiry=60,
+            )
             self._client = httpx.AsyncClient(
-                follow_redirects=True,
-                max_redirects=MAX_REDIRECTS,
+                transport=GuardedTransport(limits, resolve=self._resolve, network=self._network),
+                follow_redirects=False,  # send_following_redirects checks each hop
                 timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
                 headers={"User-Agent": s.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
-                limits=httpx.Limits(
-                    max_connections=max(s.concurrency, 1),
-                    max_keepalive_connections=max(s.concurrency, 1),
-                    keepalive_expiry=60,
-                ),
                 trust_env=False,
             )
         return self._client
@@ -198,7 +221,13 @@ class Fetcher:
             headers["If-Modified-Since"] = request.last_modified
         try:
             async with asyncio.timeout(deadline):
-                async with client.stream("GET", request.url, headers=headers) as response:
+                response = await send_following_redirects(
+                    client,
+                    client.build_request("GET", request.url, headers=headers),
+                    max_redirects=MAX_REDIRECTS,
+                    allow_private=self.settings.allow_private_redirects,
+                )
+                async with contextlib.aclosing(response):
                     final_url = str(response.url)
                     moved = permanent_location(request.url, response)
                     common = {
@@ -224,6 +253,9 @@ class Fetcher:
             return result(error=str(exc))
         except httpx.TooManyRedirects:
             return result(error=f"more than {MAX_REDIRECTS} redirects")
+        except AddressRefused as exc:
+            # Only hops after the configured URL are checked: always a redirect.
+            return result(error=f"redirect to {exc.target} refused")
         except httpx.UnsupportedProtocol as exc:
             return result(error=f"refused a redirect to a non-http(s) URL ({_short(exc)})")
         except httpx.ConnectTimeout:

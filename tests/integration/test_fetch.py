@@ -1,20 +1,36 @@
-"""The HTTP fetcher against a local server: gzip, redirects, size cap, timeouts."""
+"""The HTTP fetcher against a local server: gzip, redirects, size cap, timeouts,
+and the guard against redirects from public addresses into private space."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
+import pytest
+
 from monitor.fetch.http import Fetcher, FetchSettings, run_fetches
 from monitor.models import FeedRequest, FetchResult
+from tests.servers import FakeInternet, FeedServer
 
 FIXTURE = (Path(__file__).resolve().parents[1] / "data" / "us-mexico-security.xml").read_bytes()
+# Public addresses (example.com's and its neighbours). Never dialled for real:
+# FakeInternet routes them to loopback servers.
+PUBLIC = "93.184.216.34"
+PUBLIC_2 = "93.184.216.35"
 
 
-def fetch(*urls: str, **settings) -> list[FetchResult]:
+def fetch(*urls: str, internet: FakeInternet | None = None, fetcher: Fetcher | None = None, **settings) -> list[FetchResult]:
     results: list[FetchResult] = []
     requests = [FeedRequest(i, f"feed{i}", url) for i, url in enumerate(urls)]
-    run_fetches(Fetcher(FetchSettings(**settings)), requests, results.append)
+    if fetcher is not None:
+        run_fetches(fetcher, requests, results.append)
+    else:
+        seams = {"resolve": internet.resolve, "network": internet.network} if internet else {}
+        own = Fetcher(FetchSettings(**settings), **seams)
+        try:
+            run_fetches(own, requests, results.append)
+        finally:
+            own.close()
     return sorted(results, key=lambda r: r.request.feed_id)
 
 
@@ -62,3 +78,143 @@ def test_stop_abandons_outstanding_fetches(feed_server) -> None:
     requests = [FeedRequest(1, "slow", slow)]
     run_fetches(Fetcher(FetchSettings(timeout=10)), requests, results.append, stop)
     assert results == []
+
+
+# --- redirects into private address space --------------------------------------
+#
+# A "public" feed is configured by a name (feeds.example) that the fake DNS
+# answers with a public address; FakeInternet carries connections to that
+# address to feed_server on loopback. The guard judges the address it
+# resolved and dialled, so the loopback server stands in for a publisher.
+
+
+@pytest.fixture
+def internet(feed_server: FeedServer) -> FakeInternet:
+    net = FakeInternet()
+    net.dns("feeds.example", [PUBLIC])
+    net.route(PUBLIC, feed_server)
+    return net
+
+
+def public(feed_server: FeedServer, path: str) -> str:
+    return f"http://feeds.example:{feed_server.port}{path}"
+
+
+def test_public_feed_redirecting_to_loopback_is_refused(feed_server, internet) -> None:
+    feed_server.add("/secret.xml", FIXTURE)
+    feed_server.redirect("/feed.xml", feed_server.url("/secret.xml"), status=302)
+    (result,) = fetch(public(feed_server, "/feed.xml"), internet=internet)
+    assert result.error == "redirect to private address 127.0.0.1 refused"
+    assert result.body == b"" and result.permanent_url is None
+    assert feed_server.count("/feed.xml") == 1
+    assert feed_server.count("/secret.xml") == 0
+    assert internet.dialled == [(PUBLIC, feed_server.port)]
+
+
+def test_permanent_redirect_to_ipv6_loopback_is_refused_and_not_a_move(feed_server, internet) -> None:
+    feed_server.redirect("/feed.xml", f"http://[::1]:{feed_server.port}/secret.xml", status=301)
+    (result,) = fetch(public(feed_server, "/feed.xml"), internet=internet)
+    assert result.error == "redirect to private address ::1 refused"
+    assert result.permanent_url is None and result.status is None
+    assert ("::1", feed_server.port) not in internet.dialled
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "redirect to private address 169.254.169.254 refused"),
+        ("http://[::ffff:127.0.0.1]:{port}/secret.xml", "redirect to private address ::ffff:127.0.0.1 refused"),
+        ("http://10.1.2.3:{port}/secret.xml", "redirect to private address 10.1.2.3 refused"),
+        ("http://0.0.0.0:{port}/secret.xml", "redirect to private address 0.0.0.0 refused"),
+        ("http://internal.example:{port}/secret.xml", "redirect to private address 10.0.0.1 (internal.example) refused"),
+        ("http://localhost:{port}/secret.xml", "redirect to private address 127.0.0.1 (localhost) refused"),
+        # One private answer among public ones is enough to refuse the name.
+        ("http://mixed.example:{port}/secret.xml", "redirect to private address 127.0.0.1 (mixed.example) refused"),
+    ],
+)
+def test_redirects_into_private_space_are_refused(feed_server, internet, location, reason) -> None:
+    internet.dns("internal.example", ["10.0.0.1"])
+    internet.dns("localhost", ["127.0.0.1"])
+    internet.dns("mixed.example", [PUBLIC_2, "127.0.0.1"])
+    internet.route(PUBLIC_2, feed_server)
+    feed_server.add("/secret.xml", FIXTURE)
+    feed_server.redirect("/feed.xml", location.format(port=feed_server.port), status=302)
+    (result,) = fetch(public(feed_server, "/feed.xml"), internet=internet)
+    assert result.error == reason
+    assert feed_server.count("/secret.xml") == 0
+    assert internet.dialled == [(PUBLIC, feed_server.port)]
+
+
+def test_dns_rebinding_cannot_reach_the_private_address(feed_server, internet) -> None:
+    """rebind.example answers a public address once, then 127.0.0.1: the
+    connection goes to the address that was checked, never to a second answer."""
+    with FeedServer() as private:
+        private.add("/data.xml", b"<rss>internal</rss>")
+        feed_server.add("/data.xml", FIXTURE)
+        internet.dns("rebind.example", [PUBLIC_2], ["127.0.0.1"])
+        internet.route(PUBLIC_2, feed_server)
+        feed_server.redirect("/feed.xml", f"http://rebind.example:{private.port}/data.xml", status=302)
+        (result,) = fetch(public(feed_server, "/feed.xml"), internet=internet)
+        assert result.ok and result.body == FIXTURE
+        assert private.count("/data.xml") == 0
+        assert internet.dialled == [(PUBLIC, feed_server.port), (PUBLIC_2, private.port)]
+        assert internet.lookups.count("rebind.example") == 1
+
+
+def test_a_hop_back_from_public_into_private_is_refused(feed_server, internet) -> None:
+    """Configured on loopback (trusted), sent to a public host, which sends it back to loopback."""
+    feed_server.add("/secret.xml", FIXTURE)
+    feed_server.redirect("/middle.xml", feed_server.url("/secret.xml"), status=302)
+    start = feed_server.redirect("/start.xml", public(feed_server, "/middle.xml"), status=302)
+    (result,) = fetch(start, internet=internet)
+    assert result.error == "redirect to private address 127.0.0.1 refused"
+    assert feed_server.count("/middle.xml") == 1 and feed_server.count("/secret.xml") == 0
+
+
+def test_a_kept_alive_private_connection_is_not_lent_to_a_public_feeds_redirect(feed_server, internet) -> None:
+    feed_server.add("/own.xml", FIXTURE)
+    feed_server.add("/secret.xml", FIXTURE)
+    feed_server.redirect("/feed.xml", feed_server.url("/secret.xml"), status=302)
+    fetcher = Fetcher(FetchSettings(), resolve=internet.resolve, network=internet.network)
+    try:
+        (own,) = fetch(feed_server.url("/own.xml"), fetcher=fetcher)  # keeps a connection to 127.0.0.1
+        (sneaky,) = fetch(public(feed_server, "/feed.xml"), fetcher=fetcher)
+    finally:
+        fetcher.close()
+    assert own.ok
+    assert sneaky.error == "redirect to private address 127.0.0.1 refused"
+    assert feed_server.count("/secret.xml") == 0
+
+
+def test_configured_private_feed_may_redirect_within_private_space(feed_server, internet) -> None:
+    """The operator chose that network: loopback to a name on loopback is followed."""
+    internet.dns("intranet.example", ["127.0.0.1"])
+    feed_server.add("/b.xml", FIXTURE)
+    start = feed_server.redirect("/a.xml", f"http://intranet.example:{feed_server.port}/b.xml", status=301)
+    (result,) = fetch(start, internet=internet)
+    assert result.ok and result.body == FIXTURE
+    assert result.permanent_url == f"http://intranet.example:{feed_server.port}/b.xml"
+
+
+def test_public_to_public_redirects_are_followed_and_moves_reported(feed_server, internet) -> None:
+    internet.dns("new.example", [PUBLIC_2])
+    internet.route(PUBLIC_2, feed_server)
+    feed_server.add("/new.xml", FIXTURE)
+    feed_server.redirect("/old.xml", f"http://new.example:{feed_server.port}/new.xml", status=301)
+    (result,) = fetch(public(feed_server, "/old.xml"), internet=internet)
+    assert result.ok and result.body == FIXTURE
+    assert result.permanent_url == f"http://new.example:{feed_server.port}/new.xml"
+
+
+def test_allow_private_redirects_opts_out(feed_server, internet) -> None:
+    feed_server.add("/secret.xml", FIXTURE)
+    feed_server.redirect("/feed.xml", feed_server.url("/secret.xml"), status=302)
+    (result,) = fetch(public(feed_server, "/feed.xml"), internet=internet, allow_private_redirects=True)
+    assert result.ok and result.body == FIXTURE
+    assert feed_server.count("/secret.xml") == 1
+
+
+def test_unknown_redirect_host_is_a_dns_failure(feed_server, internet) -> None:
+    feed_server.redirect("/feed.xml", f"http://nowhere.example:{feed_server.port}/x.xml", status=302)
+    (result,) = fetch(public(feed_server, "/feed.xml"), internet=internet)
+    assert result.error == "DNS lookup failed (host not found)"

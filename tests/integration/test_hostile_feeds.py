@@ -15,8 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from monitor.fetch.http import Fetcher
 from monitor.service import Service
-from tests.servers import wait_for
+from tests.servers import FakeInternet, wait_for
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FIXTURE = (DATA / "us-mexico-security.xml").read_bytes()
@@ -170,3 +171,63 @@ def test_admin_channel_hears_once_of_a_long_failure_and_once_of_recovery(feed_se
     service.poll(all_feeds=True)
     posts = webhook_server.posts_to("/ops")
     assert len(posts) == 2 and "recovered" in posts[1].json["title"]
+
+
+# --- redirects into private address space ----------------------------------------
+
+PUBLIC = "93.184.216.34"  # routed by FakeInternet to the loopback feed server
+
+
+def on_fake_internet(service: Service, internet: FakeInternet) -> Service:
+    """The service's own fetcher (its settings from the config), with fake DNS and routes."""
+    poller = service.poller
+    poller.fetcher.close()
+    poller.fetcher = Fetcher(poller.fetcher.settings, resolve=internet.resolve, network=internet.network)
+    return service
+
+
+def sneaky_feeds(feed_server) -> tuple[FakeInternet, dict[str, str]]:
+    """Feeds on a public host: one good, two redirecting into loopback."""
+    internet = FakeInternet()
+    internet.dns("news.example", [PUBLIC])
+    internet.route(PUBLIC, feed_server)
+    port = feed_server.port
+    feed_server.add("/good.xml", FIXTURE)
+    feed_server.add("/internal.xml", FIXTURE.replace(b"example.test", b"internal.test").replace(b"<guid isPermaLink=\"false\">", b"<guid isPermaLink=\"false\">internal-"))
+    feed_server.redirect("/302.xml", feed_server.url("/internal.xml"), 302)
+    feed_server.redirect("/301.xml", f"http://[::1]:{port}/internal.xml", 301)
+    urls = {
+        "Good": f"http://news.example:{port}/good.xml",
+        "Sneaky302": f"http://news.example:{port}/302.xml",
+        "Sneaky301": f"http://news.example:{port}/301.xml",
+    }
+    return internet, urls
+
+
+def test_redirects_into_private_space_are_refused_recorded_and_not_stored(feed_server, make_settings) -> None:
+    internet, urls = sneaky_feeds(feed_server)
+    service = on_fake_internet(Service(make_settings(config(urls)), clock=Clock(), echo=lambda _: None), internet)
+    summary = service.poll(all_feeds=True)
+    health = {h.name: h for h in service.repo.feed_health()}
+    assert health["Sneaky302"].last_error == "redirect to private address 127.0.0.1 refused"
+    assert health["Sneaky301"].last_error == "redirect to private address ::1 refused"
+    # The 301 is not taken as the feed's new home.
+    assert health["Sneaky301"].url == urls["Sneaky301"]
+    assert health["Sneaky302"].articles == health["Sneaky301"].articles == 0
+    assert health["Good"].articles == 4 and health["Good"].consecutive_failures == 0
+    assert service.repo.article_count() == 4
+    assert feed_server.count("/internal.xml") == 0
+    assert (summary.feeds_ok, summary.feeds_failed) == (1, 2)
+
+
+def test_allow_private_redirects_in_the_config_opts_out(feed_server, make_settings) -> None:
+    internet, urls = sneaky_feeds(feed_server)
+    del urls["Sneaky301"]  # nothing listens on [::1] here
+    data = config(urls)
+    data["poll"]["allow_private_redirects"] = True
+    service = on_fake_internet(Service(make_settings(data), clock=Clock(), echo=lambda _: None), internet)
+    service.poll(all_feeds=True)
+    health = {h.name: h for h in service.repo.feed_health()}
+    assert health["Sneaky302"].consecutive_failures == 0, health["Sneaky302"].last_error
+    assert health["Sneaky302"].articles == 4
+    assert feed_server.count("/internal.xml") == 1
