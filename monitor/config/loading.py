@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from monitor.config.model import CONFIG_ENV, DEFAULT_CONFIG, Settings
+from monitor.config.model import CONFIG_ENV, DEFAULT_CONFIG, MIN_TOKEN_LENGTH, Settings
 from monitor.core.query import QueryError, check_query
 from monitor.errors import ConfigError
 
@@ -237,6 +237,10 @@ def _cross_check(raw: Mapping[str, Any]) -> Iterator[str]:
         listen = web.get("listen", "127.0.0.1:8080")
         if isinstance(listen, str) and ":" in listen and not is_loopback_host(listen.rpartition(":")[0]):
             yield "web.token: required when web.listen is not a loopback address"
+    token = str(web.get("token") or "").strip() if isinstance(web, dict) else ""
+    if token and len(token) < MIN_TOKEN_LENGTH:
+        # Here, not in the model: a field error would show the value, and this one is a secret.
+        yield f"web.token: must be at least {MIN_TOKEN_LENGTH} characters"
     feed_tags = {t for f in feeds.values() for t in _strings(f.get("tags"))}
     raw_entities = raw.get("entities")
     entity_names = set(map(str, raw_entities)) if isinstance(raw_entities, dict) else set()

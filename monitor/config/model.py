@@ -221,12 +221,38 @@ def _listen(value: str) -> str:
     return value
 
 
+# web.token: shorter ones are refused (`monitor check`, and the server at start).
+MIN_TOKEN_LENGTH = 16
+
+
+def normal_host(value: object) -> str:
+    """A host name or IP address as a Host header names it, without a port: lower case,
+    no trailing dot, addresses in their short form, IPv6 in brackets (raises ValueError)."""
+    import ipaddress
+
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a host name, e.g. monitor.example.org")
+    host = value.strip().lower().rstrip(".")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        if not re.fullmatch(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*", host):
+            raise ValueError(f"{value!r} is not a host name (no scheme, port or path: e.g. monitor.example.org)") from None
+        return host
+    return f"[{address.compressed}]" if address.version == 6 else address.compressed
+
+
 class WebSettings(_Model):
     """The dashboard, API, Atom feeds, /healthz and /metrics."""
 
     enabled: bool = False
     listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8080"
     token: SecretUrl | None = None
+    # Host headers accepted beside the listen host and loopback names (DNS rebinding).
+    allowed_hosts: tuple[Annotated[str, BeforeValidator(normal_host)], ...] = ()
+    # A sign-in lasts this long (absolute: from signing in, not from the last request).
+    session_lifetime: Duration = 12 * 3600.0
 
     @property
     def host(self) -> str:

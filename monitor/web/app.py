@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,13 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,16 +50,29 @@ from monitor.runtime import RuntimeStatus
 from monitor.store.engine import make_engine
 from monitor.web import atom, health, render
 from monitor.web.openapi import openapi_document
-from monitor.web.queries import UNSENT, BadCursor, Cursor, HitEntry, HitFilter, WebStore
+from monitor.web.queries import (
+    MAX_ID,
+    MAX_LIMIT,
+    STATUSES,
+    UNSENT,
+    BadCursor,
+    Cursor,
+    HitEntry,
+    HitFilter,
+    WebStore,
+)
 from monitor.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
     SESSION_COOKIE,
     Guard,
+    allowed_hosts,
     csrf_ok,
+    host_name,
     is_public,
     new_csrf,
 )
+from monitor.wiring import entity_specs
 
 log = logging.getLogger(__name__)
 
@@ -84,33 +104,44 @@ def utcnow() -> datetime:
 
 
 class SecurityMiddleware:
-    """Authentication (when a token is set), the CSRF cookie, and security headers."""
+    """Host check, authentication (when a token is set), the CSRF cookie, security headers on
+    every response, and the last-resort 500 (logged with its traceback)."""
 
-    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+    def __init__(self, app: ASGIApp, guard: Guard, hosts: frozenset[str]) -> None:
         self.app = app
         self.guard = guard
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, tracked)
+        except Exception:
+            log.exception("web: %s %s failed", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            error = PlainTextResponse("Internal server error: the details are in the server's log.\n", status_code=500)
+            await error(scope, receive, self._headers(send, None))
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         path = scope["path"]
+        refusal = self._refusal(request)
+        if refusal is not None:
+            await refusal(scope, receive, self._headers(send, None))
+            return
         if self.guard.enabled and not is_public(path):
-            authorised = self.guard.bearer_ok(request.headers.get("authorization")) or self.guard.session_ok(
-                request.cookies.get(SESSION_COOKIE)
-            )
-            if not authorised:
-                response: Response
-                if _is_machine_path(path) or request.method != "GET":
-                    response = JSONResponse(
-                        {"error": "authentication required: Authorization: Bearer <token>"},
-                        status_code=401,
-                        headers={"www-authenticate": 'Bearer realm="monitor"'},
-                    )
-                else:
-                    target = path + (f"?{scope['query_string'].decode()}" if scope.get("query_string") else "")
-                    response = RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+            response = self._authenticate(request)
+            if response is not None:
                 await response(scope, receive, self._headers(send, None))
                 return
         csrf = request.cookies.get(CSRF_COOKIE)
@@ -119,6 +150,43 @@ class SecurityMiddleware:
             csrf = fresh = new_csrf()
         scope.setdefault("state", {})["csrf"] = csrf
         await self.app(scope, receive, self._headers(send, fresh))
+
+    def _refusal(self, request: Request) -> Response | None:
+        """400 for a Host this server is not (DNS rebinding) and for NUL characters in the URL."""
+        header = request.headers.get("host")
+        if host_name(header) not in self.hosts:
+            shown = repr(header[:100]) if header else "none"
+            return PlainTextResponse(
+                f"Bad request: Host {shown} is not a name of this server (see web.allowed_hosts)\n", status_code=400
+            )
+        if "\x00" in request.scope["path"] or b"%00" in request.scope.get("query_string", b""):
+            return PlainTextResponse("Bad request: NUL character in the URL\n", status_code=400)
+        return None
+
+    def _authenticate(self, request: Request) -> Response | None:
+        """None when the request carries the token or a live session; else the answer (401, 303, 429)."""
+        client = request.client.host if request.client else None
+        bearer = request.headers.get("authorization")
+        if self.guard.bearer(bearer) is not None:
+            wait = self.guard.throttle.retry_after(client)
+            if wait > 0:
+                return _too_many(wait)
+            if self.guard.bearer(bearer):
+                self.guard.throttle.succeeded(client)
+                return None
+            self.guard.throttle.failed(client)
+        elif self.guard.session_ok(request.cookies.get(SESSION_COOKIE)):
+            return None
+        path = request.url.path
+        if _is_machine_path(path) or request.method != "GET":
+            return JSONResponse(
+                {"error": "authentication required: Authorization: Bearer <token>"},
+                status_code=401,
+                headers={"www-authenticate": 'Bearer realm="monitor"'},
+            )
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        target = path + (f"?{query}" if query else "")
+        return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
 
     @staticmethod
     def _headers(send: Send, csrf_cookie: str | None) -> Send:
@@ -132,6 +200,15 @@ class SecurityMiddleware:
             await send(message)
 
         return wrapped
+
+
+def _too_many(wait: float) -> Response:
+    seconds = math.ceil(wait)
+    return JSONResponse(
+        {"error": f"too many failed sign-ins from this address: retry after {seconds} s"},
+        status_code=429,
+        headers={"retry-after": str(seconds)},
+    )
 
 
 def _is_machine_path(path: str) -> bool:
@@ -184,7 +261,8 @@ class WebApp:
         self.store = store
         self.status = status
         self.clock = clock
-        self.guard = Guard(settings.web.token)
+        # Through `self.clock`, which tests may replace after the app is built.
+        self.guard = Guard(settings.web, lambda: self.clock())
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_ScrapeCollector(metrics, store))
         self.env = Environment(
@@ -223,19 +301,22 @@ class WebApp:
             if day_from:
                 since = datetime.fromisoformat(day_from).replace(tzinfo=UTC)
             if day_to:
-                until = datetime.fromisoformat(day_to).replace(tzinfo=UTC) + timedelta(days=1)
+                until = datetime.fromisoformat(day_to).replace(tzinfo=UTC)
         except ValueError:
             raise BadRequest("from/to: expected a date, YYYY-MM-DD") from None
-        story = params.get("story")
-        if story is not None and not story.isdigit():
-            raise BadRequest("story: expected a number")
+        if day_to and until is not None:
+            try:
+                until += timedelta(days=1)  # to the end of that day
+            except OverflowError:
+                until = None  # to 9999-12-31: no end
+        story = _id_param(params.get("story"), "story")
         return HitFilter(
             watchlist=params.get("watchlist") or None,
             feed=params.get("feed") or None,
             since=since,
             until=until,
             search=(params.get("q") or "").strip() or None,
-            story=int(story) if story else None,
+            story=story,
         )
 
     def watchlist_names(self) -> list[str]:
@@ -269,7 +350,8 @@ class WebApp:
         )
 
     def hit_page(self, request: Request) -> Response:
-        found = self.store.hit(int(request.path_params["hit_id"]))
+        hit_id = _path_id(request.path_params["hit_id"])
+        found = self.store.hit(hit_id) if hit_id is not None else None
         if found is None:
             return self.page(request, "error.html", 404, title="Not found", message="No such hit.")
         entry, article = found
@@ -308,33 +390,36 @@ class WebApp:
         except ValueError:
             count = TRY_DEFAULT
         result = await run_in_threadpool(self.run_try, query, count)
-        return await run_in_threadpool(self.watchlists_page, request, tried=result, try_query=query, try_recent=count)
+        return await run_in_threadpool(
+            self.watchlists_page, request, tried=result, try_query=query, try_recent=count,
+            status_code=400 if result["error"] else 200,
+        )
 
     def run_try(self, query: str, count: int) -> dict[str, Any]:
         """The query over the last `count` stored articles, with the engine `monitor test` uses."""
-        from monitor.service import entity_specs
-
         if not query:
             return {"error": "enter a query", "matches": [], "articles": 0}
         try:
             matcher = Matcher([WatchlistSpec(name="try", query=query)], entity_specs(self.settings))
+            articles = self.store.recent_articles(count)
+            matches = []
+            for article in articles:
+                text = ArticleText(article.title, article.text, article.feed, self.feed_tags.get(article.feed, frozenset()))
+                for result in matcher.match(text):
+                    matches.append({"article": article, "result": result})
         except QueryError as exc:
             return {"error": str(exc), "matches": [], "articles": 0}
-        articles = self.store.recent_articles(count)
-        matches = []
-        for article in articles:
-            text = ArticleText(article.title, article.text, article.feed, self.feed_tags.get(article.feed, frozenset()))
-            for result in matcher.match(text):
-                matches.append({"article": article, "result": result})
+        except RecursionError:
+            return {"error": "the query is nested too deeply", "matches": [], "articles": 0}
         return {"error": None, "matches": matches, "articles": len(articles)}
 
     def deliveries_page(self, request: Request) -> Response:
         params = request.query_params
         show = params.get("status", "unsent")
-        statuses: tuple[str, ...] = UNSENT if show == "unsent" else () if show == "all" else tuple(show.split(","))
         try:
+            statuses = _statuses(show)
             cursor = Cursor.decode(params.get("cursor"))
-        except BadCursor as exc:
+        except (BadRequest, BadCursor) as exc:
             return self.page(request, "error.html", 400, title="Bad request", message=str(exc))
         result = self.store.deliveries(statuses=statuses, channel=params.get("channel") or None, cursor=cursor, limit=PAGE_SIZE)
         keep = {k: v for k, v in params.items() if k not in ("cursor", "retried") and v}
@@ -353,31 +438,46 @@ class WebApp:
         form = await request.form()
         if not csrf_ok(request.cookies.get(CSRF_COOKIE), _str(form.get(CSRF_FIELD))):
             return _forbidden()
-        count = await run_in_threadpool(self.store.retry, int(request.path_params["delivery_id"]), self.clock())
+        delivery_id = _path_id(request.path_params["delivery_id"])
+        if delivery_id is None:
+            return self.page(request, "error.html", 404, title="Not found", message="No such delivery.")
+        count = await run_in_threadpool(self.store.retry, delivery_id, self.clock())
         return RedirectResponse(f"/deliveries?retried={count}", status_code=303)
 
     async def login(self, request: Request) -> Response:
-        target = request.query_params.get("next") or "/hits"
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/hits"
+        target = _local_target(request.query_params.get("next"))
         if request.method == "GET":
-            return self.page(request, "login.html", title="Sign in", next=target, failed=False)
+            return self.page(request, "login.html", title="Sign in", next=target, problem=None)
         form = await request.form()
         if not csrf_ok(request.cookies.get(CSRF_COOKIE), _str(form.get(CSRF_FIELD))):
             return _forbidden()
         if not self.guard.enabled:
             return RedirectResponse(target, status_code=303)
+        client = request.client.host if request.client else None
+        wait = self.guard.throttle.retry_after(client)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            refused = self.page(
+                request, "login.html", 429, title="Sign in", next=target,
+                problem=f"Too many failed sign-ins from your address: try again in {seconds} s.",
+            )
+            refused.headers["retry-after"] = str(seconds)
+            return refused
         if not self.guard.token_ok(_str(form.get("token"))):
-            return self.page(request, "login.html", 401, title="Sign in", next=target, failed=True)
+            self.guard.throttle.failed(client)
+            return self.page(request, "login.html", 401, title="Sign in", next=target, problem="That token is not right.")
+        self.guard.throttle.succeeded(client)
+        self.guard.sessions.end(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(SESSION_COOKIE, self.guard.session_value(), httponly=True, samesite="strict", path="/",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(SESSION_COOKIE, self.guard.sessions.start(), max_age=self.guard.session_seconds,
+                            httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https")
         return response
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
         if not csrf_ok(request.cookies.get(CSRF_COOKIE), _str(form.get(CSRF_FIELD))):
             return _forbidden()
+        self.guard.sessions.end(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -478,9 +578,8 @@ class WebApp:
 
     def api_deliveries(self, request: Request) -> Response:
         params = request.query_params
-        raw = params.get("status")
-        statuses: tuple[str, ...] = UNSENT if not raw else () if raw == "all" else tuple(raw.split(","))
         try:
+            statuses = _statuses(params.get("status"))
             cursor = Cursor.decode(params.get("cursor"))
             limit = _limit(params.get("limit"))
         except (BadRequest, BadCursor) as exc:
@@ -574,6 +673,18 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _local_target(value: str | None) -> str:
+    """Where to go after signing in: a path on this server, else /hits (no open redirect)."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value[1:2] in ("/", "\\")
+        or any(ord(c) < 32 or c == "\x7f" for c in value)
+    ):
+        return "/hits"
+    return value
+
+
 def _q(value: Any) -> str:
     return quote(str(value), safe="")
 
@@ -581,23 +692,59 @@ def _q(value: Any) -> str:
 def _limit(value: str | None) -> int:
     if not value:
         return PAGE_SIZE
-    if not value.isdigit() or not 1 <= int(value) <= 200:
-        raise BadRequest("limit: a number from 1 to 200")
+    if not (value.isascii() and value.isdigit() and len(value) <= 3 and 1 <= int(value) <= MAX_LIMIT):
+        raise BadRequest(f"limit: a number from 1 to {MAX_LIMIT}")
     return int(value)
+
+
+def _id_param(value: str | None, name: str) -> int | None:
+    """A row id given as a parameter: digits 0-9, within the database's 64-bit integers."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID):
+        raise BadRequest(f"{name}: expected a number from 0 to {MAX_ID}")
+    return int(value)
+
+
+def _path_id(value: str) -> int | None:
+    """A row id in a path (/hits/ID): None when it names no row (not digits 0-9, or past 64 bits)."""
+    if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID:
+        return int(value)
+    return None
+
+
+def _statuses(value: str | None) -> tuple[str, ...]:
+    """?status=: `unsent` (the default), `all`, or comma-separated outbox statuses."""
+    if not value or value == "unsent":
+        return UNSENT
+    if value == "all":
+        return ()
+    statuses = tuple(dict.fromkeys(s.strip() for s in value.split(",")))
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise BadRequest(f"status: unknown {unknown[0][:40]!r} (unsent, all, or some of {', '.join(STATUSES)})")
+    return statuses
 
 
 def _time_param(value: str | None, now: datetime, name: str) -> datetime | None:
     if not value:
         return None
     try:
-        return now - timedelta(seconds=parse_duration(value))
+        seconds = parse_duration(value)
     except ValueError:
         pass
+    else:
+        try:
+            return now - timedelta(seconds=seconds)
+        except OverflowError:
+            raise BadRequest(f"{name}: {value[:40]!r} reaches back before the year 1") from None
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     except ValueError:
         raise BadRequest(f"{name}: expected a duration (24h, 7d) or an ISO 8601 time") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    except OverflowError:
+        raise BadRequest(f"{name}: {value[:40]!r} is out of range (years 1 to 9999)") from None
 
 
 def _sort_key(row: dict[str, Any], key: str) -> Any:
@@ -622,23 +769,25 @@ def make_app(
     clock: Callable[[], datetime] = utcnow,
     metrics: Metrics = METRICS,
     current: Callable[[], Settings] | None = None,
+    listen: str | None = None,
 ) -> Starlette:
     """The web app over `settings`' database (or `engine`); `status` and
-    `current` (the live settings, which reloads replace) are given by `monitor run`."""
+    `current` (the live settings, which reloads replace) are given by `monitor run`;
+    `listen` (default `web.listen`) is the address served, whose host is a name it answers to."""
     engine = engine or make_engine(settings.database)
     store = WebStore(engine)
     web = WebApp(settings, store, status, clock, metrics, current)
     routes = [
         Route("/", lambda request: RedirectResponse("/hits", status_code=303)),
         Route("/hits", web.hits_page),
-        Route("/hits/{hit_id:int}", web.hit_page),
+        Route("/hits/{hit_id}", web.hit_page),
         Route("/feeds/{watchlist}.atom", web.atom_feed),
         Route("/feeds", web.feeds_page),
         Route("/feeds/{name}", web.feed_page),
         Route("/watchlists", web.watchlists_page),
         Route("/watchlists/try", web.try_query, methods=["POST"]),
         Route("/deliveries", web.deliveries_page),
-        Route("/deliveries/{delivery_id:int}/retry", web.retry, methods=["POST"]),
+        Route("/deliveries/{delivery_id}/retry", web.retry, methods=["POST"]),
         Route("/login", web.login, methods=["GET", "POST"]),
         Route("/logout", web.logout, methods=["POST"]),
         Route("/healthz", web.healthz),
@@ -652,7 +801,7 @@ def make_app(
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes)
-    app.add_middleware(SecurityMiddleware, guard=web.guard)
+    app.add_middleware(SecurityMiddleware, guard=web.guard, hosts=allowed_hosts(settings.web, listen))
     app.state.web = web
     return app
 

@@ -50,6 +50,9 @@ from monitor.web import search
 
 T = TypeVar("T")
 MAX_LIMIT = 200
+# Ids are INTEGER columns: 32-bit on PostgreSQL (and no SQLite database gets past that);
+# a larger id names no row, and the database must not be asked about it.
+MAX_ID = 2**31 - 1
 # Without a search index, a search scans at most this many of the newest hits.
 LIKE_SCAN = 20_000
 UNSENT = (
@@ -60,6 +63,7 @@ UNSENT = (
     DeliveryStatus.QUEUED,
     DeliveryStatus.BATCHED,
 )
+STATUSES = (*UNSENT, DeliveryStatus.SENT)
 
 
 class BadCursor(ValueError):
@@ -87,8 +91,11 @@ class Cursor:
             when = datetime.fromisoformat(at)
             if when.tzinfo is None:
                 raise ValueError("naive time")
-            return cls(when.astimezone(UTC), int(ident))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+            ident_value = int(ident)
+            if not 0 <= ident_value <= MAX_ID:
+                raise ValueError("id out of range")
+            return cls(when.astimezone(UTC), ident_value)
+        except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
             raise BadCursor(f"invalid cursor {value[:40]!r}") from None
 
 

@@ -39,7 +39,7 @@ def make_server(
 ) -> uvicorn.Server:
     check_listen(settings.web, listen)
     host, port = split_listen(listen or settings.web.listen)
-    app = make_app(settings, engine=engine, status=status, current=current)
+    app = make_app(settings, engine=engine, status=status, current=current, listen=listen)
     config = uvicorn.Config(
         app,
         host=host,

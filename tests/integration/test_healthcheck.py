@@ -37,7 +37,7 @@ def test_healthy_daemon_then_gone(tmp_path, feed_server, wait_for, capsys) -> No
     url = feed_server.add("/f.xml", rss([]))
     # Any-address bind with a token: the check asks on loopback, /healthz needs no token.
     port = free_port()
-    path = write(tmp_path, {"enabled": True, "listen": f"0.0.0.0:{port}", "token": "s3cret-token"}, url)
+    path = write(tmp_path, {"enabled": True, "listen": f"0.0.0.0:{port}", "token": "s3cret-token-for-healthcheck"}, url)
     proc = start(path, tmp_path)
     try:
         wait_for(lambda: main(["healthcheck", "--timeout", "2", "--config", str(path)]) == 0, timeout=60)
