@@ -124,7 +124,7 @@ def run(size: int, repeat: int, workdir: Path) -> dict[str, tuple[float, int]]:
     seed(path, size, random.Random(size))
     print(f"seeded {size:,} articles in {time.perf_counter() - start:.1f}s", file=sys.stderr)
     settings = Settings(database=f"sqlite:///{path}")
-    client = TestClient(make_app(settings))
+    client = TestClient(make_app(settings), base_url="http://localhost")  # a Host the app answers to
     for _ in range(3):
         client.get("/api/hits")  # warm the page cache
     return {
