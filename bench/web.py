@@ -18,6 +18,7 @@ first page at 10,000 articles. Speed is never asserted by the tests.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sqlite3
 import statistics
@@ -72,8 +73,9 @@ def seed(path: Path, articles: int, rng: random.Random) -> None:
             if n % 20 == 0:
                 hit_id += 1
                 watchlist = WATCHLISTS[hit_id % len(WATCHLISTS)]
-                hits.append((hit_id, n + 1, watchlist, '["cartel"]', f"the **{words[0]}** story", 2.0,
-                             "[]", f'["the **{words[0]}** story"]', stamp))
+                snippet = {"text": f"the {words[0]} story", "marks": [[4, 4 + len(words[0])]]}
+                hits.append((hit_id, n + 1, watchlist, '["cartel"]', snippet["text"], 2.0,
+                             "[]", json.dumps([snippet]), stamp))
         conn.executemany(
             "INSERT INTO articles (id, feed_id, guid, link, title, summary, content, published_at, first_seen_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -7,6 +7,7 @@ knows about a feed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -114,6 +115,58 @@ class FeedHealth:
 
 
 @dataclass(frozen=True)
+class Snippet:
+    """A window of an article's title or text, with where the matches are.
+
+    `text` is feed text as shown (whitespace collapsed, "…" where cut), never
+    marked up: a `**` or `<mark>` in it is the publisher's, shown literally.
+    `marks` are the highlighted stretches, sorted, disjoint, non-empty
+    [start, end) offsets into `text` (code points).
+    """
+
+    text: str
+    marks: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        at = 0
+        for start, end in self.marks:
+            if not at <= start < end <= len(self.text):
+                raise ValueError(f"snippet marks {self.marks!r} do not fit a text of {len(self.text)} characters")
+            at = end
+
+    def parts(self) -> tuple[tuple[str, bool], ...]:
+        """The text as (piece, is_match) runs, in order; no empty pieces."""
+        out: list[tuple[str, bool]] = []
+        at = 0
+        for start, end in self.marks:
+            if start > at:
+                out.append((self.text[at:start], False))
+            out.append((self.text[start:end], True))
+            at = end
+        if at < len(self.text):
+            out.append((self.text[at:], False))
+        return tuple(out)
+
+    @classmethod
+    def from_parts(cls, parts: Iterable[tuple[str, bool]]) -> Snippet:
+        """The snippet whose `parts()` are `parts` (adjacent matches merge)."""
+        text: list[str] = []
+        marks: list[tuple[int, int]] = []
+        at = 0
+        for piece, is_match in parts:
+            if not piece:
+                continue
+            if is_match:
+                if marks and marks[-1][1] == at:
+                    marks[-1] = (marks[-1][0], at + len(piece))
+                else:
+                    marks.append((at, at + len(piece)))
+            text.append(piece)
+            at += len(piece)
+        return cls("".join(text), tuple(marks))
+
+
+@dataclass(frozen=True)
 class Source:
     """One outlet's copy of a story: the feed entry that carried it."""
 
@@ -143,7 +196,7 @@ class HitRecord:
     published: datetime
     found_at: datetime
     spans: tuple[tuple[str, int, int], ...] = ()
-    snippets: tuple[str, ...] = ()
+    snippets: tuple[Snippet, ...] = ()
     story_id: int | None = None
     sources: tuple[Source, ...] = ()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from monitor.models import HitRecord
+from monitor.models import HitRecord, Snippet
 
 
 def iso(value: datetime | None) -> str | None:
@@ -32,6 +32,16 @@ HIT_FIELDS = [
 ]
 
 
+def highlight_fields(snippets: tuple[Snippet, ...]) -> dict[str, Any]:
+    """Snippets as JSON: `highlights`, each snippet's plain text (feed text
+    as it is, no markers), and `highlight_parts`, each snippet as its
+    [{"text", "match"}] runs (joined, the runs give the snippet's text)."""
+    return {
+        "highlights": [s.text for s in snippets],
+        "highlight_parts": [[{"text": text, "match": match} for text, match in s.parts()] for s in snippets],
+    }
+
+
 def hit_dict(hit: HitRecord) -> dict[str, Any]:
     """One hit as JSON: the CSV fields plus why it matched (highlighted
     snippets, offsets) and its story's sources. The API gives the same."""
@@ -50,7 +60,7 @@ def hit_dict(hit: HitRecord) -> dict[str, Any]:
         "outlets": hit.outlets,
         "also_reported_by": [source.feed for source in hit.also_reported_by],
     }
-    out["highlights"] = list(hit.snippets)
+    out.update(highlight_fields(hit.snippets))
     out["spans"] = [{"field": f, "start": a, "end": b} for f, a, b in hit.spans]
     out["sources"] = [
         {"feed": src.feed, "title": src.title, "link": src.link, "outlet": src.outlet, "seen_at": iso(src.seen_at)}

@@ -18,7 +18,7 @@ from monitor.cli.common import (
 )
 from monitor.cli.listing import clip, short_time, table
 from monitor.config import Settings
-from monitor.models import HitRecord
+from monitor.models import HitRecord, Snippet
 from monitor.records import iso
 
 SHOWN_BY_DEFAULT = ("pending", "sending", "failed", "held", "queued", "batched")
@@ -108,11 +108,11 @@ def sample_hit() -> HitRecord:
         link="https://example.org/monitor/notify-test",
         feed="monitor",
         terms=("test",),
-        snippet="This is a **test** alert sent by `monitor notify-test`. No action is needed.",
+        snippet="This is a test alert sent by monitor notify-test. No action is needed.",
         score=1.0,
         published=now,
         found_at=now,
-        snippets=("This is a **test** alert sent by monitor notify-test. No action is needed.",),
+        snippets=(Snippet("This is a test alert sent by monitor notify-test. No action is needed.", ((10, 14),)),),
     )
 
 

@@ -29,8 +29,9 @@ from monitor.cli.common import (
 from monitor.config import Settings, find_config, parse_config
 from monitor.core.matcher import ArticleText, Matcher, WatchlistSpec, watchlist_parts
 from monitor.core.query import QueryError
-from monitor.core.query.explain import explain_nodes
+from monitor.core.query.explain import explain_nodes, snippet_lines
 from monitor.errors import ConfigError, FetchError
+from monitor.records import highlight_fields
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -209,7 +210,7 @@ def _jsonl_samples(path: Path, feed: str, tags: frozenset[str]) -> Iterator[Samp
 def _write_json(samples: Iterable[Sample], matcher: Matcher, out: TextIO) -> None:
     for sample in samples:
         matches = [
-            {"watchlist": m.watchlist, "terms": list(m.terms), "score": m.score, "highlights": list(m.snippets)}
+            {"watchlist": m.watchlist, "terms": list(m.terms), "score": m.score} | highlight_fields(m.snippets)
             for m in matcher.match(sample.article)
         ]
         out.write(json.dumps({"id": sample.id, "matches": matches}, ensure_ascii=False) + "\n")
@@ -232,7 +233,7 @@ def _write_text(
             name = "" if spec.name == "query" else f" [{spec.name}]"
             out.write(f"{verdict}{name}: {sample.label}\n")
             out.writelines(f"  {line}\n" for line in explanation.lines)
-            out.writelines(f"  > {snippet}\n" for snippet in explanation.snippets)
+            out.writelines(line + "\n" for snippet in explanation.snippets for line in snippet_lines(snippet, "  > "))
             out.write("\n")
     if not single:
         tests = len(samples) * len(specs)

@@ -22,19 +22,10 @@ from monitor.core.query.compile import KeyTable, Program, build_watchlist, phras
 from monitor.core.query.explain import ArticleLike, Explanation, explain_nodes
 from monitor.core.query.fields import ArticleFields
 from monitor.core.query.parser import parse
-from monitor.core.query.report import (
-    HIGHLIGHT_CLOSE,
-    HIGHLIGHT_OPEN,
-    SNIPPET_WIDTH,
-    TITLE_WEIGHT,
-    hits_of,
-    report,
-    report_one,
-)
+from monitor.core.query.report import SNIPPET_WIDTH, TITLE_WEIGHT, hits_of, report, report_one
+from monitor.models import Snippet
 
 __all__ = [
-    "HIGHLIGHT_CLOSE",
-    "HIGHLIGHT_OPEN",
     "SNIPPET_WIDTH",
     "TITLE_WEIGHT",
     "ArticleText",
@@ -42,6 +33,7 @@ __all__ = [
     "MatchResult",
     "Matcher",
     "QueryError",
+    "Snippet",
     "Span",
     "WatchlistSpec",
     "explain_watchlist",
@@ -86,7 +78,8 @@ class Span:
 class MatchResult:
     """One watchlist that matched one article, and why.
 
-    `snippets` are the best few windows with matches wrapped in `**`.
+    `snippet` is plain text around the first match; `snippets` are the best
+    few windows, each with its matches marked by offsets (`Snippet.marks`).
     """
 
     watchlist: str
@@ -94,7 +87,7 @@ class MatchResult:
     snippet: str
     score: float
     spans: tuple[Span, ...] = field(default=())
-    snippets: tuple[str, ...] = field(default=())
+    snippets: tuple[Snippet, ...] = field(default=())
 
 
 def keyword_words(keyword: str) -> tuple[str, ...]:

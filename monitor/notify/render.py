@@ -1,22 +1,25 @@
 """How alerts, digests and storm summaries read, per medium. Pure: hits in,
 title and body out (Jinja2 templates shipped in ``notify/templates``).
 
-Mediums, by channel URL (`medium_for`): email (``mailto(s)://`` and apprise's
-mail providers) → HTML, which apprise sends as multipart/alternative with a
-text part it derives; Slack → Slack-safe markdown; Discord, Mattermost, Teams,
-Rocket.Chat and similar → chat markdown with mentions neutralised; anything
-else → plain text. Feed text is untrusted: it is cut to size, then escaped for
-the medium by `templating.escaper` before any template sees it (HTML templates
-autoescape on top), so a feed can never inject HTML, ping anyone or add a
-link other than the article's own. Snippet highlights (``**term**``) render
-as ``<mark>`` in HTML, bold in markdown, and are dropped in plain text.
+Mediums, by channel URL scheme (`medium_for`): email (``mailto(s)://`` and
+apprise's mail providers) → HTML, which apprise sends as multipart/alternative
+with a text part it derives; Slack → Slack-safe markdown; Discord, Mattermost,
+Teams, Rocket.Chat, Zulip and similar → chat markdown; Matrix, Telegram,
+Mastodon and the other services with mentions or auto-linking clients → chat
+text; anything else → plain text. Feed text is untrusted: it is cut to size,
+then escaped for the medium by `templating.escaper` before any template sees
+it (HTML templates autoescape on top), so a feed can never inject HTML, ping
+anyone or add a link other than the article's own (chat mediums: mentions
+neutralised, URLs and bare domains defanged). Snippet highlights come from
+the stored marks, never from the text: ``<mark>`` in HTML, bold in markdown,
+none in plain text.
 
 A channel may set its own template; its file name sets its format
 (``*.html.j2`` HTML, ``*.md.j2``/``*.slack.j2`` markdown, else text). One
 template serves all three kinds; context variables:
 
 * ``kind``: "alert" | "digest" | "summary"; ``medium``: "email" | "slack" |
-  "markdown" | "text"; ``channel``: channel name; ``tz``: display zone name.
+  "markdown" | "chat" | "text"; ``channel``: channel name; ``tz``: display zone name.
 * ``hit``: the HitView of an alert (None otherwise): ``id watchlist title
   link feed terms snippet snippet_parts score published found_at
   published_text`` (text fields already escaped; ``link`` only if http(s)).
@@ -43,7 +46,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Template
 
-from monitor.models import HitRecord
+from monitor.models import HitRecord, Snippet
 from monitor.notify import templating as tpl
 from monitor.notify.templating import Highlighted
 from monitor.notify.templating import truncate as truncate
@@ -58,6 +61,7 @@ class Medium(Enum):
     TEXT = "text"
     SLACK = "slack"
     MARKDOWN = "markdown"  # Discord, Mattermost, Teams, Rocket.Chat, …
+    CHAT = "chat"  # plain text to a service with mentions: Matrix, Telegram, Mastodon, …
     EMAIL = "email"
 
 
@@ -85,6 +89,7 @@ DEFAULT_LIMITS = {
     Medium.EMAIL: Limits(200, 100_000),
     Medium.SLACK: Limits(150, 3_000),
     Medium.MARKDOWN: Limits(250, 2_000),
+    Medium.CHAT: Limits(250, 4_000),
     Medium.TEXT: Limits(250, 4_000),
 }
 
@@ -93,6 +98,16 @@ _EMAIL = {"mailto", "mailtos", "sendgrid", "ses", "mailgun", "sparkpost", "postm
 _CHAT_MARKDOWN = {"discord", "mmost", "mmosts", "msteams", "msteam", "rocket", "rockets", "workflow",
                   "workflows", "gchat", "guilded", "revolt", "ryver", "twist", "webex", "wxteams",
                   "zulip", "nctalk", "nctalks", "fluxer", "fluxers"}
+# Plain-text services whose messages can mention someone (`@room`,
+# `@username`, `@user@instance`, `<at user_id="all">`, `[CQ:at,qq=all]`) or
+# whose clients link bare domains: chat rooms, social networks, messengers.
+_CHAT_TEXT = {"matrix", "matrixs", "tgram", "mastodon", "mastodons", "toot", "toots", "misskey", "misskeys",
+              "bsky", "bluesky", "x", "twitter", "tweet", "nostr", "reddit", "github", "jira", "irc", "ircs",
+              "signal", "signals", "line", "kook", "lark", "feishu", "dingtalk", "wecombot", "qq", "onebot",
+              "onebots", "humhub", "humhubs", "session", "sessions", "sogs", "deltachat", "deltachats",
+              "threema", "flock", "cliq", "zcliq", "zohocliq", "stackfield", "synology", "synologys", "groupme",
+              "whatsapp", "awswhatsapp", "whapi", "evolution", "evolutions", "viber", "bale", "zalo",
+              "kakaotalk", "kakao"}
 
 
 def medium_for(url: str) -> Medium:
@@ -106,6 +121,8 @@ def medium_for(url: str) -> Medium:
         return Medium.EMAIL
     if scheme in _CHAT_MARKDOWN or host in ("discord.com", "discordapp.com"):
         return Medium.MARKDOWN
+    if scheme in _CHAT_TEXT:
+        return Medium.CHAT
     return Medium.TEXT
 
 
@@ -160,10 +177,9 @@ def _cut_runs(runs: tuple[tuple[str, bool], ...], limit: int) -> tuple[tuple[str
 
 def _view(hit: HitRecord, target: str, fmt: str, zone: tzinfo | None, title_len: int, snippet_len: int) -> HitView:
     esc = tpl.escaper(target, fmt)
-    marked = bool(hit.snippets)
-    plain = one_line(hit.snippets[0] if marked else hit.snippet)
-    runs = tpl.split_highlights(plain) if marked else (((plain, False),) if plain else ())
-    runs = _cut_runs(runs, snippet_len) if snippet_len > 0 else ()
+    shown = hit.snippets[0] if hit.snippets else Snippet(hit.snippet.strip())
+    runs = tpl.snippet_runs(shown, target, fmt) if snippet_len > 0 else ()
+    runs = _cut_runs(runs, snippet_len)
     parts = Highlighted((tpl.escape_run(esc, text), is_match) for text, is_match in runs)
     link = tpl.http_url(hit.link)
     if link is not None and target in (tpl.T_SLACK, tpl.T_MARKDOWN):

@@ -2,23 +2,36 @@
 
 Owns the one place where untrusted feed text is made safe for a medium:
 
-* ``plain_safe`` (text): one line, NFC, no control or bidi-override characters.
+* ``plain_safe`` (email, plain-text services without mentions): one line,
+  NFC, no control or bidi-override characters.
 * ``slack_safe``: plain_safe, then look-alikes for the characters that could
-  form a Slack mention or link (``< > & [ ] | ` \\``) and defanged URLs
-  (``hxxp://``). apprise's Slack plugin restores ``<!channel>``, ``<@U…>`` and
+  form a Slack mention or link (``< > & [ ] | ` \\``) and for emphasis marks
+  (``* _ ~``: feed text cannot bold itself into a fake highlight or break our
+  markup). apprise's Slack plugin restores ``<!channel>``, ``<@U…>`` and
   ``<url|label>``; with no ``<`` left none can be formed.
-* ``md_safe`` (Discord, Mattermost, Teams, Rocket.Chat…): slack_safe plus
-  look-alikes for ``@`` (no ``@everyone``/``@here``/``@name`` ping) and ``*``
-  (feed text cannot bold or break our own markup).
+* ``md_safe`` (Discord, Mattermost, Teams, Rocket.Chat, Zulip…): the same.
+* ``chat_safe`` (plain-text chats: Matrix, Telegram, Mastodon, Lark, QQ…):
+  plain_safe plus look-alikes for ``< > [ ]`` (``<at …>``, ``<@id>``,
+  ``[CQ:at,…]``).
+* All three chat escapers then put a zero-width space after every ``@``
+  (``@everyone``, ``@here``, ``@channel``, ``@room``, ``@all``,
+  ``@user:server`` read the same and ping no one) and `defang` URLs and
+  bare domains (``hxxps://evil[.]com``, ``evil[.]com``): chat clients link
+  and preview both. The article's own link is written by `link_helper`,
+  not escaped, and stays the only link.
 * HTML: Jinja autoescape (templates named ``*.html.j2``) on top of plain_safe;
-  links only through `link_helper`, with an href only for http(s).
+  links only through `link_helper`, with an href only for http(s). Email is
+  not defanged: mail clients do not fetch previews, and a domain some of
+  them link reads as the place it goes.
 
 The escapers use look-alike characters, never escape sequences, and are
 idempotent: text cut before or after escaping is never cut inside an escape.
 render.py builds the template context with fields already passed through
 `escaper(target, fmt)`; the filters registered here (``md``, ``slack``,
-``plain``, ``highlight``) use the same escapers. Environments are cached per
-(target, format, folder); user templates are sandboxed with StrictUndefined.
+``plain``, ``highlight``) use the same escapers. Snippet highlights come
+from the snippet's marks (`snippet_runs`), never from markers in its text.
+Environments are cached per (target, format, folder); user templates are
+sandboxed with StrictUndefined.
 """
 
 from __future__ import annotations
@@ -37,7 +50,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
-from monitor.models import HitRecord
+from monitor.models import HitRecord, Snippet
 
 SHIPPED_DIR = Path(__file__).parent / "templates"
 
@@ -45,7 +58,7 @@ SHIPPED_DIR = Path(__file__).parent / "templates"
 HTML, MARKDOWN, TEXT = "html", "markdown", "text"
 
 # Target dialects (the Medium values of render.py).
-T_EMAIL, T_SLACK, T_MARKDOWN, T_TEXT = "email", "slack", "markdown", "text"
+T_EMAIL, T_SLACK, T_MARKDOWN, T_TEXT, T_CHAT = "email", "slack", "markdown", "text", "chat"
 
 Escaper = Callable[[str], str]
 
@@ -75,26 +88,91 @@ plain_safe = one_line
 
 # Look-alikes for the characters Slack (and apprise's Slack plugin, which
 # restores `<!channel>`, `<@U…>` and `<url|label>` after escaping) would read
-# as control sequences. Feed text can then never form a mention or a link.
-_SLACK_SAFE = {"<": "‹", ">": "›", "&": "＆", "[": "(", "]": ")", "|": "¦", "`": "'", "\\": "＼"}
+# as control sequences, and for the emphasis marks of markdown and Slack's
+# mrkdwn: feed text can never form a mention or a link, and never look like
+# our highlights (bold) or break our markup.
+_SLACK_SAFE = {"<": "‹", ">": "›", "&": "＆", "[": "(", "]": ")", "|": "¦", "`": "'", "\\": "＼",
+               "*": "∗", "_": "＿", "~": "∼"}
 _SLACK_TABLE = str.maketrans(_SLACK_SAFE)
-# Chat markdown also pings on plain `@everyone`/`@here`/`@name`.
-_MD_TABLE = str.maketrans({**_SLACK_SAFE, "@": "＠", "*": "∗"})
+_MD_TABLE = _SLACK_TABLE  # Discord, Mattermost, Teams…: the same characters matter
+# Plain-text chat (Matrix, Telegram, Mastodon, Lark, QQ…): the brackets of
+# `<at user_id="all">`, `<@id>`, `[CQ:at,qq=all]`, `[~user]`.
+_CHAT_TABLE = str.maketrans({"<": "‹", ">": "›", "[": "(", "]": ")"})
+# Our own defanged dot, kept by the tables unless a "(" (or a "[", which
+# becomes one) follows: `[.](url)` would be a markdown link.
+_DEFANGED_DOT = re.compile(r"\[\.\](?![(\[])")
 
-_URL_SCHEME = re.compile(r"\b(h)tt(ps?)://", re.IGNORECASE)
+# Every "@" gets a zero-width space after it: `@everyone`, `@here`,
+# `@channel`, `@room`, `@all`, `@user:server`, `@user@instance`, Zulip's
+# `@**all**` all read the same and ping nobody (each service needs the
+# mention word right after the "@").
+ZWSP = "\u200b"
+_AT = re.compile(f"@(?!{ZWSP})")
+
+_URL_SCHEME = re.compile(r"(h)tt(ps?)://", re.IGNORECASE)
+# A bare host name as chat clients auto-link it: labels of letters, digits
+# and hyphens (any script) joined by dots (or the dots IDNA reads as dots),
+# ending in a label of letters (a TLD, `рф`, `xn--p1ai`). Over-matches a
+# little ("Node.js"), on purpose: a list of real TLDs would age.
+_DOTS = ".\u3002\uff0e\uff61"
+_LABEL = r"[^\W_](?:[\w-]{0,62}[^\W_])?"
+_HOST = re.compile(rf"(?<![\w-])(?:{_LABEL}[{_DOTS}])+(?:[^\W\d_]{{2,63}}|xn--[a-z0-9-]{{1,59}})(?![\w-])", re.IGNORECASE)
+_DOT = re.compile(f"[{_DOTS}]")
+
+Sub = tuple[int, int, str]  # replace text[start:end] by the string
+
+
+def _defang_subs(text: str) -> list[Sub]:
+    """Where `defang` changes `text`: the "tt" of each http(s):// and the dots of each bare host."""
+    subs = [(m.start() + 1, m.start() + 3, "xx") for m in _URL_SCHEME.finditer(text)]
+    for host in _HOST.finditer(text):
+        subs.extend((dot.start(), dot.end(), "[.]") for dot in _DOT.finditer(text, host.start(), host.end()))
+    subs.sort()
+    return subs
+
+
+def _apply(text: str, subs: list[Sub]) -> str:
+    out, at = [], 0
+    for start, end, repl in subs:
+        out += [text[at:start], repl]
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
+def defang(text: str) -> str:
+    """URLs and bare domains made inert for chat clients, which link (and
+    fetch previews of) `https://evil.com` and `evil.com` alike:
+    `hxxps://evil[.]com`, `evil[.]com`. Idempotent."""
+    return _apply(text, _defang_subs(text))
+
+
+def _translate(text: str, table: dict[int, str]) -> str:
+    """`text` through a look-alike table, our defanged dots `[.]` kept."""
+    return "[.]".join(piece.translate(table) for piece in _DEFANGED_DOT.split(text))
+
+
+def _chat(text: str, table: dict[int, str]) -> str:
+    return defang(_AT.sub("@" + ZWSP, _translate(one_line(text), table)))
 
 
 def slack_safe(text: str) -> str:
     """Untrusted text made inert for Slack markdown: no mentions, no links.
 
-    URLs in the text are defanged (hxxp://) so Slack does not auto-link them.
+    `<!channel>`, `<@U1>`, `<url|label>` lose their brackets, `@here` its
+    ping, and URLs and bare domains are defanged (Slack links and unfurls them).
     """
-    return _URL_SCHEME.sub(r"\1xx\2://", one_line(text).translate(_SLACK_TABLE))
+    return _chat(text, _SLACK_TABLE)
 
 
 def md_safe(text: str) -> str:
     """Untrusted text made inert for chat markdown (Discord, Mattermost, …)."""
-    return _URL_SCHEME.sub(r"\1xx\2://", one_line(text).translate(_MD_TABLE))
+    return _chat(text, _MD_TABLE)
+
+
+def chat_safe(text: str) -> str:
+    """Untrusted text made inert for a plain-text chat (Matrix, Telegram, …)."""
+    return _chat(text, _CHAT_TABLE)
 
 
 def escaper(target: str, fmt: str) -> Escaper:
@@ -109,7 +187,55 @@ def escaper(target: str, fmt: str) -> Escaper:
         return slack_safe
     if target == T_MARKDOWN or fmt == MARKDOWN:
         return md_safe
+    if target == T_CHAT:
+        return chat_safe
     return plain_safe
+
+
+def is_chat(target: str, fmt: str) -> bool:
+    """True when `escaper(target, fmt)` defangs (the target's client links and pings)."""
+    return escaper(target, fmt) is not plain_safe
+
+
+def _clean(text: str) -> str:
+    """A piece of a longer text as part of one line: runs of space one space, no controls."""
+    return strip_controls(re.sub(r"\s+", " ", text))
+
+
+def snippet_runs(snippet: Snippet, target: str, fmt: str) -> tuple[tuple[str, bool], ...]:
+    """A snippet's (text, is_match) runs as one line, not yet escaped.
+
+    For chat targets URLs and bare domains are defanged over the whole
+    snippet first, so a match inside `evil.com` (a run ending at the dot)
+    cannot leave the host whole for the client to link.
+    """
+    runs = [(text, is_match) for text, is_match in ((_clean(t), m) for t, m in snippet.parts()) if text]
+    if is_chat(target, fmt):
+        runs = _apply_runs(_defang_subs("".join(text for text, _ in runs)), runs)
+    return tuple(runs)
+
+
+def _apply_runs(subs: list[Sub], runs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """`subs` (offsets into the runs' joined text) applied run by run; a
+    replacement goes to the run it starts in. Runs are not empty."""
+    if not subs:
+        return runs
+    out: list[tuple[str, bool]] = []
+    pos = 0
+    for text, is_match in runs:
+        lo, hi = pos, pos + len(text)
+        pos = hi
+        pieces: list[str] = []
+        at = lo
+        for start, end, repl in subs:
+            if end <= lo or start >= hi:
+                continue
+            if start >= lo:
+                pieces += [text[at - lo : start - lo], repl]
+            at = max(at, min(end, hi))
+        pieces.append(text[at - lo :])
+        out.append(("".join(pieces), is_match))
+    return out
 
 
 def http_url(url: str | None) -> str | None:
@@ -136,7 +262,7 @@ def chat_link(url: str, target: str) -> str:
     """An http(s) URL with the characters that could end a markdown link encoded."""
     split = urlsplit(url)
     rest = url[len(split.scheme) + 3 + len(split.netloc) :]
-    safe = "/:?#=&%;,+$!'~*-._" + ("" if target == T_MARKDOWN else "@")
+    safe = "/:?#=&%;,+$!'~*-._" + ("" if target in (T_MARKDOWN, T_CHAT) else "@")
     return f"{split.scheme}://{split.netloc}{quote(rest, safe=safe)}"
 
 
@@ -216,14 +342,6 @@ def span_text(start: datetime, end: datetime, zone: tzinfo | None) -> str:
     if minutes % 60 == 0 and 0 < minutes <= 48 * 60:
         return f"in the last {minutes // 60} hours"
     return f"between {window_text(start, end, zone).replace('–', ' and ', 1)}"
-
-
-def split_highlights(snippet: str) -> tuple[tuple[str, bool], ...]:
-    """A snippet with `**term**` markers as (text, is_match) runs, markers gone."""
-    pieces = snippet.split("**")
-    if len(pieces) % 2 == 0:  # an unpaired marker: keep it as text
-        pieces[-2:] = [pieces[-2] + "**" + pieces[-1]]
-    return tuple((piece, index % 2 == 1) for index, piece in enumerate(pieces) if piece)
 
 
 class Highlighted(tuple[tuple[str, bool], ...]):
@@ -329,7 +447,7 @@ def link_helper(target: str, fmt: str) -> Callable[[str | None, Any], Any]:
             return MdSafe(text)
         if fmt == MARKDOWN:
             return MdSafe(f"[{text}]({chat_link(checked, target)})")
-        return MdSafe(chat_link(checked, target) if target in (T_SLACK, T_MARKDOWN) else checked)
+        return MdSafe(chat_link(checked, target) if target in (T_SLACK, T_MARKDOWN, T_CHAT) else checked)
 
     return link
 
@@ -389,16 +507,17 @@ def sample_hits() -> list[HitRecord]:
     base = datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
     rows = [
         ("cartels", "US weighs strikes on cartel labs", "https://news.example.org/world/cartel-labs",
-         "Example World News", ("cartel", "fentanyl"), "Officials said **cartel** labs making **fentanyl**…", 3.2),
+         "Example World News", ("cartel", "fentanyl"),
+         Snippet("Officials said cartel labs making fentanyl…", ((15, 21), (34, 42))), 3.2),
         ("cartels", "Cártel de Sinaloa: nueva ofensiva", "https://noticias.example.mx/sinaloa",
-         "Noticias MX", ("cártel",), "El **cártel** anunció…", 2.1),
+         "Noticias MX", ("cártel",), Snippet("El cártel anunció…", ((3, 9),)), 2.1),
         ("security", "Port security tightened after threat", None,
-         "Harbour Daily", ("port security",), "**Port security** was raised to level 2.", 1.4),
+         "Harbour Daily", ("port security",), Snippet("Port security was raised to level 2.", ((0, 13),)), 1.4),
     ]
     return [
         HitRecord(
             id=index, watchlist=watchlist, title=title, link=link, feed=feed, terms=terms,
-            snippet=snippet.replace("**", ""), score=score, published=base - timedelta(minutes=37 * index),
+            snippet=snippet.text, score=score, published=base - timedelta(minutes=37 * index),
             found_at=base - timedelta(minutes=30 * index), snippets=(snippet,),
         )
         for index, (watchlist, title, link, feed, terms, snippet, score) in enumerate(rows, start=1)

@@ -27,6 +27,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from monitor.models import Snippet
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every backend (SQLite stores naive)."""
@@ -48,6 +50,37 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class SnippetsJSON(TypeDecorator[tuple[Snippet, ...]]):
+    """A hit's snippets as JSON: ``[{"text": "...", "marks": [[start, end], ...]}]``.
+
+    The matches are offsets into the text, so nothing in feed text (``**``,
+    ``<mark>``) can be read as a highlight. Reading is lenient: a bare
+    string (written before revision 0004, or by hand) is a snippet with no
+    marks, and marks that do not fit their text are dropped.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return [{"text": s.text, "marks": [list(mark) for mark in s.marks]} for s in value]
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[Snippet, ...]:
+        return tuple(_snippet(item) for item in value or ())
+
+
+def _snippet(item: Any) -> Snippet:
+    if not isinstance(item, dict):
+        return Snippet(str(item))
+    text = str(item.get("text") or "")
+    try:
+        return Snippet(text, tuple((int(a), int(b)) for a, b in item.get("marks") or ()))
+    except (TypeError, ValueError):
+        return Snippet(text)
 
 
 class Base(DeclarativeBase):
@@ -218,8 +251,8 @@ class HitRow(Base):
     score: Mapped[float] = mapped_column(Float, default=0.0)
     # [[field, start, end], ...]: character offsets into the stored title/text.
     spans: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
-    # The best few snippets with matches wrapped in ** (why it matched).
-    snippets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The best few snippets with their matches marked (why it matched).
+    snippets: Mapped[tuple[Snippet, ...]] = mapped_column(SnippetsJSON, default=tuple)
     found_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     article: Mapped[ArticleRow] = relationship()

@@ -68,14 +68,21 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
             "link": _NULL_STR,
             "feed": {"type": "string"},
             "terms": {"type": "array", "items": {"type": "string"}},
-            "snippet": {"type": "string", "description": "matched words between ** markers"},
+            "snippet": {"type": "string", "description": "plain text around the first match (feed text as it is)"},
             "score": {"type": "number"},
             "published": _TIME,
             "found_at": _TIME,
             "story_id": {"type": ["integer", "null"]},
             "outlets": {"type": "integer", "description": "outlets that reported the story"},
             "also_reported_by": {"type": "array", "items": {"type": "string"}},
-            "highlights": {"type": "array", "items": {"type": "string"}},
+            "highlights": {"type": "array", "items": {"type": "string"},
+                           "description": "the best few snippets, plain text (feed text as it is, no markers)"},
+            "highlight_parts": {
+                "type": "array",
+                "description": "each of `highlights` as runs: joined, the runs' text is the snippet; `match` marks a matched word",
+                "items": {"type": "array", "items": {"type": "object", "required": ["text", "match"], "properties": {
+                    "text": {"type": "string"}, "match": {"type": "boolean"}}}},
+            },
             "spans": {"type": "array", "items": {"type": "object", "properties": {
                 "field": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"}}}},
         },

@@ -1,26 +1,27 @@
 """Display helpers for the templates: highlighted snippets, times, the inline SVG chart.
 
-Feed text is escaped first; only the `**` markers the matcher put around
-matched words become `<mark>` afterwards.
+A snippet's text is feed text: every piece is escaped, and only the
+matches its marks (offsets) name are wrapped in `<mark>`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
-from monitor.core.matcher import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN
-
-_MARKED = re.compile(re.escape(str(escape(HIGHLIGHT_OPEN))) + r"(.+?)" + re.escape(str(escape(HIGHLIGHT_CLOSE))), re.S)
+from monitor.models import Snippet
 
 
-def highlight(snippet: str) -> Markup:
-    """A stored snippet as HTML: escaped, with each **match** in <mark>."""
-    escaped = str(escape(snippet))
-    return Markup(_MARKED.sub(lambda m: f"<mark>{m.group(1)}</mark>", escaped))
+def highlight(snippet: Snippet | str) -> Markup:
+    """A snippet as HTML: escaped, each match in <mark>; a plain string
+    (a hit's `snippet`) is escaped with nothing marked."""
+    if not isinstance(snippet, Snippet):
+        return escape(snippet)
+    return Markup("").join(
+        Markup("<mark>{}</mark>").format(text) if is_match else escape(text) for text, is_match in snippet.parts()
+    )
 
 
 def when(value: datetime | None) -> str:

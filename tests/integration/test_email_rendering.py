@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from monitor.models import HitRecord
 from monitor.notify.render import Medium, medium_for, render_alert, render_digest
 from monitor.notify.sender import Notifier, limits_for
+from tests.snippets import marked
 
 ARTICLE = "https://news.example.test/world/2026/11/cartel-labs?id=7&lang=en"
 T0 = datetime(2026, 11, 27, 19, 0, tzinfo=UTC)
@@ -29,7 +30,7 @@ def make_hit(n: int = 1, **changes: object) -> HitRecord:
         score=2.5,
         published=T0,
         found_at=T0 + timedelta(minutes=1),
-        snippets=("Officials said **cartel** labs making **fentanyl**",),
+        snippets=(marked("Officials said **cartel** labs making **fentanyl**"),),
     )
     data.update(changes)
     return HitRecord(**data)  # type: ignore[arg-type]
@@ -102,7 +103,7 @@ def test_html_from_the_feed_arrives_escaped(smtp_server) -> None:
     hit = make_hit(
         title='<b>x</b> <script>alert("pwned")</script> & co',
         feed="<i>Feed</i>",
-        snippets=('the **cartel** <img src=x onerror=alert(1)> "quoted"',),
+        snippets=(marked('the **cartel** <img src=x onerror=alert(1)> "quoted"'),),
     )
     url = smtp_server.mailto_url()
     send(url, render_alert(hit, Medium.EMAIL))

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from monitor.cli import main
 from monitor.core.identity import canonical_url
+from monitor.models import Snippet
 from monitor.store.engine import make_engine
 from monitor.store.migrate import FIRST_REVISION, current_revision, head_revision, include_object, upgrade
 from monitor.store.schema import (
@@ -168,6 +169,8 @@ def test_first_release_database_is_stamped_upgraded_and_keeps_its_data(database_
                 (1, "cartels", ["cartel"], [["title", 0, 6]], None),
                 (2, "border", ["border"], [], None),
             ]
+            # Revision 0004: the `**` of old snippets became marks (offsets).
+            assert [h.snippets for h in hits] == [(Snippet("cartel", ((0, 6),)),), ()]
             deliveries = session.scalars(select(DeliveryRow).order_by(DeliveryRow.id)).all()
             assert [(d.hit_id, d.channel, d.kind, d.status, d.message_id) for d in deliveries] == [
                 (1, "slack", "alert", "sent", None),

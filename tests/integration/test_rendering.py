@@ -11,6 +11,7 @@ from monitor.models import HitRecord
 from monitor.notify.render import Medium, medium_for, render_alert, render_digest, render_hit
 from monitor.notify.sender import Notifier
 from tests.servers import SLACK_TOKENS
+from tests.snippets import marked
 
 EVIL_TITLE = "<!channel> Cartel <@U123> <http://evil.example|click> <!here> & more >"
 
@@ -77,12 +78,12 @@ def test_failed_send_reports_the_reason_without_the_secret(webhook_server) -> No
 
 
 def test_slack_payload_shape_for_an_alert(slack_webhook, webhook_server) -> None:
-    hit = evil_hit(title="Cartel *labs* hit", snippets=("the **cartel** said <!channel>",))
+    hit = evil_hit(title="Cartel *labs* hit", snippets=(marked("the **cartel** said <!channel>"),))
     assert Notifier().send(slack_webhook, render_alert(hit, medium_for(slack_webhook))).ok
     (post,) = webhook_server.posts_to("/slack/" + "/".join(SLACK_TOKENS))
     assert post.json["mrkdwn"] is True
     (attachment,) = post.json["attachments"]
-    assert attachment["title"] == "[cartels] Cartel *labs* hit"
+    assert attachment["title"] == "[cartels] Cartel ∗labs∗ hit"  # feed emphasis is a look-alike, never bold
     text = attachment["text"]
     assert text.startswith("*cartels*: <http://news.example.test/real-article|Cartel ")
     assert "*cartel*" in text  # **term** arrives as Slack bold
@@ -118,13 +119,14 @@ def test_discord_message_cannot_ping(webhook_server, monkeypatch) -> None:
     hit = evil_hit(
         title="@everyone <@123> <@&456> <#789> @here [click](https://evil.example)",
         feed="@here news",
-        snippets=("**cartel** boss @everyone",),
+        snippets=(marked("**cartel** boss @everyone"),),
         link="https://news.example.test/@desk/story",
     )
     assert Notifier().send(url, render_alert(hit, Medium.MARKDOWN)).ok
     (post,) = webhook_server.posts_to("/discord/1234/abcdefgh")
     payload = json.dumps(post.json, ensure_ascii=False)
-    assert "@" not in payload and "allow_mentions" not in payload
+    assert not re.search("@(?!\u200b)", payload)  # every @ is followed by a zero-width space
+    assert "allow_mentions" not in payload
     assert not re.search(r"<[@#!]", payload)
     assert re.findall(r"\]\((https?://[^)]+)\)", payload) == ["https://news.example.test/%40desk/story"]
     assert "https://evil" not in payload

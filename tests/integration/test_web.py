@@ -28,6 +28,7 @@ from monitor.runtime import RuntimeStatus
 from monitor.store.engine import make_engine
 from monitor.store.schema import ArticleRow, ArticleSourceRow, DeliveryRow, FeedRow, HitRow, StoryRow
 from monitor.web.server import WebThread, make_server
+from tests.snippets import marked
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TOKEN = "s3cret-token-for-tests"
@@ -92,7 +93,7 @@ def seed(engine: Engine, *, articles: int = 30, now: datetime = NOW) -> dict[str
             hit_id = conn.execute(
                 insert(HitRow).returning(HitRow.id),
                 {"article_id": article_id, "watchlist": watchlist, "terms": [term], "snippet": f"the **{term}** story {i}",
-                 "score": 2.0 + i / 10, "spans": [["title", 0, 6]], "snippets": [f"the **{term}** story <b>{i}</b>"],
+                 "score": 2.0 + i / 10, "spans": [["title", 0, 6]], "snippets": [marked(f"the **{term}** story <b>{i}</b>")],
                  "found_at": now - timedelta(hours=i), "story_id": story if in_story else None},
             ).scalar_one()
             hit_ids.append(hit_id)

@@ -15,6 +15,8 @@ from monitor.core.matcher import (
     explain_watchlist,
 )
 from monitor.core.query.explain import explain
+from monitor.models import Snippet
+from tests.snippets import starred
 
 ENTITIES = {
     "gorka": EntitySpec("gorka", names=("Sebastian Gorka",), aliases=("Gorka",), context=("Trump", "White House")),
@@ -73,14 +75,14 @@ def test_keyword_result_fields() -> None:
     assert result.spans[0] == Span("title", 0, 8)
     assert Span("text", 8, 14) in result.spans
     assert result.snippet.startswith("Hubo un cartel.")
-    assert result.snippets[0].startswith("Hubo un **cartel**. Hubo un **cartel**.")
+    assert starred(result.snippets[0]).startswith("Hubo un **cartel**. Hubo un **cartel**.")
     assert result.score == pytest.approx(2.0 + 1.0 + 2.0)  # title 2; text 1 * (1 + log2 4)
 
 
 def test_title_only_match_snippet_is_the_title() -> None:
     result = one(WatchlistSpec("k", KEYWORDS), ArticleText("Un cartel", "Nothing here."))
     assert result.snippet == "Un cartel"
-    assert result.snippets == ("Un **cartel**",)
+    assert result.snippets == (Snippet("Un cartel", ((3, 9),)),)
 
 
 def test_watchlist_tags_still_limit_articles() -> None:
@@ -122,7 +124,7 @@ def test_phrase_across_any_run_of_separators() -> None:
         result = one(WatchlistSpec("w", query='"security agreement"'), ArticleText("", text))
         start = text.index("security")
         assert result.spans == (Span("text", start, text.index("agreement") + len("agreement")),)
-        assert "**security" in result.snippets[0]
+        assert "**security" in starred(result.snippets[0])
         assert matches("security AND agreem*", text=text)
         assert matches("security NEAR/0 agreement", text=text)
         assert not matches("security NEAR/0 signed", text=text)
@@ -277,7 +279,7 @@ def test_query_result_reports_labels_spans_and_highlights() -> None:
     assert result.terms == ('"united states"', '"security agreement"', "narco*")
     text = article.text
     assert [text[s.start : s.end] for s in result.spans] == ["United States", "security agreement", "narcos"]
-    assert result.snippets == (
+    assert tuple(map(starred, result.snippets)) == (
         "Mexico and the **United States** signed a **security agreement** on Tuesday. The **narcos** reacted.",
     )
 
@@ -307,9 +309,9 @@ def test_explain_why_not() -> None:
 def test_explain_why_yes_highlights() -> None:
     result = explain("cartel* NOT oil", ArticleText("", "Los cárteles"))
     assert result.matched
-    assert result.snippets == ("Los **cárteles**",)
+    assert result.snippets == (Snippet("Los cárteles", ((4, 12),)),)
     assert "✓ NOT oil — it does not occur" in [line.strip() for line in result.lines]
-    assert "> Los **cárteles**" in str(result)
+    assert "  > Los cárteles\n        ^^^^^^^^" in str(result)
 
 
 def test_explain_alias_without_context_and_sources() -> None:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from monitor.models import HitRecord
 from monitor.notify.render import Limits, Medium, medium_for, render_alert, render_console, truncate
-from monitor.notify.templating import chat_link, http_url, md_safe, one_line, slack_safe
+from monitor.notify.templating import chat_link, chat_safe, defang, http_url, md_safe, one_line, slack_safe
+from tests.snippets import marked
 
 ARTICLE = "http://news.example.test/real-article"
 
@@ -30,7 +31,7 @@ def make_hit(**changes: object) -> HitRecord:
         score=1.5,
         published=datetime(2026, 11, 27, 14, 5, tzinfo=UTC),
         found_at=datetime(2026, 11, 27, 14, 6, tzinfo=UTC),
-        snippets=("the **cartel** said",),
+        snippets=(marked("the **cartel** said"),),
     )
     data.update(changes)
     return HitRecord(**data)  # type: ignore[arg-type]
@@ -74,7 +75,10 @@ def parse_html(body: str) -> Anchors:
         ("rocket://user:pass@host/#chan", Medium.MARKDOWN),
         ("json://host/path", Medium.TEXT),
         ("ntfy://topic", Medium.TEXT),
-        ("tgram://123:abc/456", Medium.TEXT),
+        ("tgram://123:abc/456", Medium.CHAT),
+        ("matrixs://user:pass@matrix.example.org/#room", Medium.CHAT),
+        ("mastodons://token@mastodon.example", Medium.CHAT),
+        ("pover://user@token", Medium.TEXT),
         ("https://example.org/hook", Medium.TEXT),
     ],
 )
@@ -90,7 +94,7 @@ def test_html_escapes_title_feed_snippet_and_terms() -> None:
         title='<script>alert("x")</script> <b>bold</b>',
         feed="Feed <img src=x onerror=alert(1)>",
         terms=("<i>cartel</i>",),
-        snippets=('a **cartel** "<iframe src=//evil>"',),
+        snippets=(marked('a **cartel** "<iframe src=//evil>"'),),
     )
     body = render_alert(hit, Medium.EMAIL).body
     parsed = parse_html(body)
@@ -123,7 +127,7 @@ EVIL = "<!channel> Cartel <@U123> <http://evil.example|click> <!here> & [x](http
 
 
 def test_slack_neutralises_mentions_and_links() -> None:
-    message = render_alert(make_hit(title=EVIL, feed="<!subteam^S1>", snippets=(f"**cartel** {EVIL}",)), Medium.SLACK)
+    message = render_alert(make_hit(title=EVIL, feed="<!subteam^S1>", snippets=(marked(f"**cartel** {EVIL}"),)), Medium.SLACK)
     text = message.title + "\n" + message.body
     for control in ("<!", "<@", "<http", "http://evil", "](http://evil", "|click", "`"):
         assert control not in text, control
@@ -134,7 +138,7 @@ def test_slack_neutralises_mentions_and_links() -> None:
 def test_slack_safe_is_idempotent_and_one_line() -> None:
     once = slack_safe("a\r\nb <@U1> http://x.example")
     assert once == slack_safe(once)
-    assert "\n" not in once and "<" not in once and "hxxp://x.example" in once
+    assert "\n" not in once and "<" not in once and "hxxp://x[.]example" in once
 
 
 # -- Discord-like markdown ---------------------------------------------------------------------
@@ -144,7 +148,7 @@ def test_markdown_neutralises_everyone_here_user_and_channel_mentions() -> None:
     title = "@everyone look <@123> <@&456> <#789> @here [phish](https://evil.example)"
     message = render_alert(make_hit(title=title, feed="@here feed"), Medium.MARKDOWN)
     text = message.title + "\n" + message.body
-    assert "@" not in text
+    assert not re.search("@(?!\u200b)", text)  # every @ is followed by a zero-width space
     assert not re.search(r"<[@#!]", text)
     assert re.findall(r"\]\((https?://[^)]+)\)", message.body) == [ARTICLE]
     assert "https://evil" not in text
@@ -158,7 +162,50 @@ def test_markdown_link_cannot_end_early_or_ping() -> None:
 
 
 def test_md_safe_keeps_text_readable() -> None:
-    assert md_safe("Cárteles & *DEA* @everyone") == "Cárteles ＆ ∗DEA∗ ＠everyone"
+    assert md_safe("Cárteles & *DEA* @everyone") == "Cárteles ＆ ∗DEA∗ @\u200beveryone"
+
+
+# -- every chat escaper ------------------------------------------------------------------------
+
+_TOKENS = st.sampled_from(["a", "b", "-", ".", "。", "com", "рф", "@", "@@", "\u200b", "<", ">", "[", "]", "(", ")",
+                           "[.]", "[.](", "*", "_", "~", "http", "https://", "://", " ", "\n", "x.y"])
+
+
+@given(st.lists(_TOKENS, max_size=25).map("".join))
+def test_chat_escapers_are_idempotent_and_leave_no_ping_or_domain(text: str) -> None:
+    for esc in (slack_safe, md_safe, chat_safe):
+        once = esc(text)
+        assert esc(once) == once
+        assert not re.search("@(?!\u200b)", once)
+        # a host name: labels of letters, digits and inner hyphens
+        assert not re.search(r"(?<![\w-])[^\W_](?:[\w-]*[^\W_])?[.。](com|рф)(?![\w-])", once)
+        assert not re.search(r"https?://", once)
+        assert "<" not in once and "[CQ" not in once
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("see evil.com.", "see evil[.]com."),
+        ("www.gov.uk/x", "www[.]gov[.]uk/x"),
+        ("пример.рф", "пример[.]рф"),
+        ("evil。com", "evil[.]com"),
+        ("https://a.example/p", "hxxps://a[.]example/p"),
+        ("U.S. e.g. 3.5bn v2.0 a.b", "U.S. e.g. 3.5bn v2.0 a.b"),  # not host names
+        ("Node.js", "Node[.]js"),  # over-matching on purpose: no TLD list to age
+    ],
+)
+def test_defang(text: str, expected: str) -> None:
+    assert defang(text) == expected
+    assert defang(expected) == expected
+
+
+def test_a_match_inside_a_domain_cannot_keep_it_whole() -> None:
+    hit = make_hit(snippets=(marked("visit **cartel**.com now"),))
+    for medium in (Medium.SLACK, Medium.MARKDOWN, Medium.CHAT):
+        body = render_alert(hit, medium).body
+        assert "cartel.com" not in body.replace("**", "")
+        assert "[.]com" in body
 
 
 # -- plain text -----------------------------------------------------------------------------
@@ -219,7 +266,7 @@ def test_long_title_cut_with_ellipsis_at_an_emoji() -> None:
 
 
 def test_body_fits_the_limit_by_cutting_fields_not_markup() -> None:
-    hit = make_hit(title="T" * 400, snippets=("**cartel** " + "é" * 2000,))
+    hit = make_hit(title="T" * 400, snippets=(marked("**cartel** " + "é" * 2000),))
     for medium in Medium:
         limit = 1500 if medium is Medium.EMAIL else 500  # the HTML frame alone is ~900
         message = render_alert(hit, medium, limits=Limits(100, limit))

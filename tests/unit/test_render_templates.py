@@ -18,10 +18,12 @@ from monitor.notify.render import (
     render_digest,
     render_summary,
 )
+from tests.snippets import marked
 
 T0 = datetime(2026, 11, 27, 19, 0, tzinfo=UTC)  # 13:00 in Mexico City
 START = T0 - timedelta(hours=6)
-FORMATS = {Medium.EMAIL: "html", Medium.SLACK: "markdown", Medium.MARKDOWN: "markdown", Medium.TEXT: "text"}
+FORMATS = {Medium.EMAIL: "html", Medium.SLACK: "markdown", Medium.MARKDOWN: "markdown", Medium.CHAT: "text",
+           Medium.TEXT: "text"}
 
 
 def hit(n: int, watchlist: str = "cartels", minutes_ago: int = 0, score: float = 1.0, **changes: object) -> HitRecord:
@@ -36,7 +38,7 @@ def hit(n: int, watchlist: str = "cartels", minutes_ago: int = 0, score: float =
         score=score,
         published=T0 - timedelta(minutes=minutes_ago),
         found_at=T0 - timedelta(minutes=minutes_ago) + timedelta(minutes=1),
-        snippets=(f"the **{watchlist}** story {n}",),
+        snippets=(marked(f"the **{watchlist}** story {n}"),),
     )
     data.update(changes)
     return HitRecord(**data)  # type: ignore[arg-type]
@@ -141,7 +143,8 @@ def test_user_html_template_is_autoescaped(tmp_path: Path) -> None:
 def test_user_markdown_template_fields_are_already_safe(tmp_path: Path) -> None:
     path = write(tmp_path, "mine.md.j2", "{{ hit.title }} | {{ hit.title|md }} | {{ hit.feed|slack }}")
     message = render_alert(hit(1, title="@everyone <@1> http://evil.example"), Medium.MARKDOWN, template=path)
-    assert "@" not in message.body and "<" not in message.body and "http://evil" not in message.body
+    assert not re.search("@(?!\u200b)", message.body)  # every @ is followed by a zero-width space
+    assert "<" not in message.body and "http://evil" not in message.body and "evil.example" not in message.body
     assert message.body_format == "markdown"
 
 

@@ -9,13 +9,17 @@ not) and is indented under its operator, for example:
         ✓ "security agreement" — 1 occurrence: text "security agreement"
         ✓ mexico — 1 occurrence: text "México"
 
-A matching query also gets its highlighted snippets ("why yes").
+A matching query also gets its highlighted snippets ("why yes"), shown
+as text lines with `^` under the matched words (`snippet_lines`): feed text
+is printed as it is, never with markers a publisher could fake.
 Evaluation is the engine's own: the query is compiled into a one-watchlist
 program and run over the article.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,6 +44,7 @@ from monitor.core.query.evaluate import (
 from monitor.core.query.fields import FIELD_NAMES, ArticleFields
 from monitor.core.query.parser import parse
 from monitor.core.query.report import highlighted_snippets, hits_of
+from monitor.models import Snippet
 
 MAX_SHOWN = 3
 
@@ -61,12 +66,43 @@ class Explanation:
 
     matched: bool
     lines: tuple[str, ...]
-    snippets: tuple[str, ...] = ()
+    snippets: tuple[Snippet, ...] = ()
 
     def __str__(self) -> str:
         out = list(self.lines)
-        out.extend("  > " + s for s in self.snippets)
+        for snippet in self.snippets:
+            out.extend(snippet_lines(snippet, "  > "))
         return "\n".join(out)
+
+
+# What a terminal must not be sent from feed text (escape sequences, bidi
+# overrides): each becomes one U+FFFD, so offsets and columns still line up.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _columns(ch: str) -> int:
+    """Terminal columns of one character: 0 for marks and invisible format
+    characters, 2 for wide East Asian ones, else 1."""
+    category = unicodedata.category(ch)
+    if category in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def snippet_lines(snippet: Snippet, prefix: str = "") -> list[str]:
+    """A snippet for a terminal: its text after `prefix`, and, if it has
+    matches, a line with `^` under each matched character."""
+    text = _UNPRINTABLE.sub("\ufffd", snippet.text)
+    lines = [prefix + text]
+    if snippet.marks:
+        carets: list[str] = []
+        at = 0
+        for start, end in snippet.marks:
+            carets.append(" " * sum(_columns(ch) for ch in text[at:start]))
+            carets.append("^" * max(sum(_columns(ch) for ch in text[start:end]), 1))
+            at = end
+        lines.append(" " * len(prefix) + "".join(carets))
+    return lines
 
 
 def explain(query: str, article: ArticleLike, entities: Mapping[str, EntitySpec] | None = None) -> Explanation:
@@ -85,7 +121,7 @@ def explain_nodes(parts: list[Node], article: ArticleLike, entities: Mapping[str
     lines: list[str] = []
     _explain(watchlist.node, ctx, 0, lines)
     occs = watchlist.node.occurrences(ctx)
-    snippets: tuple[str, ...] = ()
+    snippets: tuple[Snippet, ...] = ()
     if occs:
         hits = hits_of(leaves_of(occs), fields)
         snippets = highlighted_snippets(hits, fields) if hits else ()

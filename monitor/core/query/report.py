@@ -14,14 +14,17 @@ Owns turning an evaluation's leaves into things people read.
   3 decimals so it is stable.
 - snippets: up to `MAX_SNIPPETS` non-overlapping windows of about 200
   characters, best first (most distinct terms, then most hits, text before
-  title, then earliest), each with every matched span wrapped in
-  HIGHLIGHT_OPEN/HIGHLIGHT_CLOSE (`**`), whitespace collapsed, ellipses where
-  cut. `snippet` (plain) is around the first match in the text if the text
-  matched, else in the title — as before.
+  title, then earliest), each a `Snippet`: the window's text (whitespace
+  collapsed, ellipses where cut) with every matched span as a mark
+  (offsets), touching spans merged. The text itself is never marked up, so
+  `**` or `<mark>` in feed text stays text. `snippet` (plain) is around the
+  first match in the text if the text matched, else in the title — as
+  before.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from math import log2
 from typing import NamedTuple
@@ -29,13 +32,12 @@ from typing import NamedTuple
 from monitor.core.query.evaluate import Leaf
 from monitor.core.query.fields import FIELD_NAMES, ArticleFields
 from monitor.core.text import snippet_bounds
+from monitor.models import Snippet
 
 SNIPPET_WIDTH = 200
 MAX_SNIPPETS = 3
 TITLE_WEIGHT = 2.0
-HIGHLIGHT_OPEN = "**"
-HIGHLIGHT_CLOSE = "**"
-_SAME_MARKERS = HIGHLIGHT_OPEN == HIGHLIGHT_CLOSE
+_SPACE = re.compile(r"(\s+)")
 
 # One matched leaf in character offsets: (field, start, end, label).
 Hit = tuple[int, int, int, str]
@@ -48,7 +50,7 @@ class Report(NamedTuple):
     spans: tuple[tuple[str, int, int], ...]
     score: float
     snippet: str
-    snippets: tuple[str, ...]
+    snippets: tuple[Snippet, ...]
 
 
 def hits_of(leaves: Iterable[Leaf], fields: ArticleFields) -> list[Hit]:
@@ -78,38 +80,17 @@ def report(hits: list[Hit], fields: ArticleFields) -> Report:
     spans = tuple(dict.fromkeys((FIELD_NAMES[f], s, e) for f, s, e, _ in hits))
     first = next((h for h in hits if h[0] == 1), hits[0])
     bounds: dict[tuple[int, int, int], tuple[int, int]] = {}
-    plain = _render(fields, first[0], _bounds(fields, first, bounds), [])
+    plain = _render(fields, first[0], _bounds(fields, first, bounds), []).text
     return Report(terms, spans, round(score, 3), plain, highlighted_snippets(hits, fields, bounds=bounds))
 
 
 def report_one(field: int, start: int, end: int, label: str, fields: ArticleFields) -> Report:
     """`report` of the single hit (field, start, end, label): the common case,
     without the bookkeeping for many hits."""
-    text = fields.fields[field].text
-    lo, hi = snippet_bounds(text, start, end, SNIPPET_WIDTH)
-    head = "…" if lo > 0 else ""
-    tail = "…" if hi < len(text) else ""
-    window = text[lo:hi]
-    start -= lo
-    end -= lo
-    marked = " ".join((window[:start] + HIGHLIGHT_OPEN + window[start:end] + HIGHLIGHT_CLOSE + window[end:]).split())
-    # Markers never touch whitespace, so unless the text has its own
-    # markers, dropping them gives the plain snippet.
-    if HIGHLIGHT_OPEN in window or (not _SAME_MARKERS and HIGHLIGHT_CLOSE in window):
-        plain = " ".join(window.split())
-    elif _SAME_MARKERS:
-        plain = marked.replace(HIGHLIGHT_OPEN, "")
-    else:
-        plain = marked.replace(HIGHLIGHT_OPEN, "").replace(HIGHLIGHT_CLOSE, "")
-    start += lo
-    end += lo
-    return Report(
-        (label,),
-        ((FIELD_NAMES[field], start, end),),
-        TITLE_WEIGHT if field == 0 else 1.0,
-        head + plain + tail,
-        (head + marked + tail,),
-    )
+    window = snippet_bounds(fields.fields[field].text, start, end, SNIPPET_WIDTH)
+    shown = _render(fields, field, window, [(field, start, end, label)])
+    weight = TITLE_WEIGHT if field == 0 else 1.0
+    return Report((label,), ((FIELD_NAMES[field], start, end),), weight, shown.text, (shown,))
 
 
 def _bounds(fields: ArticleFields, hit: Hit, cache: dict[tuple[int, int, int], tuple[int, int]]) -> tuple[int, int]:
@@ -125,8 +106,8 @@ def highlighted_snippets(
     fields: ArticleFields,
     limit: int = MAX_SNIPPETS,
     bounds: dict[tuple[int, int, int], tuple[int, int]] | None = None,
-) -> tuple[str, ...]:
-    """The best `limit` windows around hits, with highlight markers."""
+) -> tuple[Snippet, ...]:
+    """The best `limit` windows around hits, each with its matches marked."""
     cache = {} if bounds is None else bounds
     if len(hits) == 1:
         return (_render(fields, hits[0][0], _bounds(fields, hits[0], cache), hits),)
@@ -147,24 +128,47 @@ def highlighted_snippets(
     return tuple(_render(fields, f, (lo, hi), [h for h in hits if h[0] == f]) for f, lo, hi in chosen)
 
 
-def _render(fields: ArticleFields, field: int, window: tuple[int, int], hits: list[Hit]) -> str:
-    """The window of the field's text, `hits` wrapped in markers."""
+def _render(fields: ArticleFields, field: int, window: tuple[int, int], hits: list[Hit]) -> Snippet:
+    """The window of the field's text, whitespace collapsed, `hits` marked."""
     text = fields.fields[field].text
     lo, hi = window
-    parts: list[str] = []
+    pieces: list[tuple[int, int, bool]] = []
     at = lo
-    last_end = -1
     for _, start, end, _ in hits:
         start, end = max(start, lo, at), min(end, hi)
         if start >= end:
             continue
-        if start == last_end and parts:
-            # Overlapping or touching spans merge into one highlight.
-            parts[-1] = parts[-1][: -len(HIGHLIGHT_CLOSE)] + text[start:end] + HIGHLIGHT_CLOSE
-        else:
-            parts.append(text[at:start])
-            parts.append(HIGHLIGHT_OPEN + text[start:end] + HIGHLIGHT_CLOSE)
-        at = last_end = end
-    parts.append(text[at:hi])
-    body = " ".join("".join(parts).split())
-    return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
+        if at < start:
+            pieces.append((at, start, False))
+        pieces.append((start, end, True))
+        at = end
+    if at < hi:
+        pieces.append((at, hi, False))
+    out: list[str] = ["…"] if lo > 0 else []
+    length = len(out)
+    marks: list[tuple[int, int]] = []
+    space = False
+    for start, end, is_match in pieces:
+        first = None
+        for token in _SPACE.split(text[start:end]):
+            if not token:
+                continue
+            if token.isspace():
+                space = True
+                continue
+            if space and length > (1 if lo > 0 else 0):
+                out.append(" ")
+                length += 1
+            space = False
+            if first is None:
+                first = length
+            out.append(token)
+            length += len(token)
+        if is_match and first is not None:
+            if marks and marks[-1][1] == first:  # overlapping or touching spans: one highlight
+                marks[-1] = (marks[-1][0], length)
+            else:
+                marks.append((first, length))
+    if hi < len(text):
+        out.append("…")
+    return Snippet("".join(out), tuple(marks))
