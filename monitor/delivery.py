@@ -24,13 +24,14 @@ from zoneinfo import ZoneInfo
 from monitor.config import ChannelConfig, Settings, template_path
 from monitor.core.schedule import last_fire, retry_at
 from monitor.metrics import METRICS
-from monitor.models import DeliveryJob, HitRecord, MessageJob
+from monitor.models import DeliveryJob, HitRecord, MessageJob, NoticeJob
 from monitor.notify.redact import privacy_url
 from monitor.notify.render import (
     Message,
     medium_for,
     render_alert,
     render_digest,
+    render_notice,
     render_summary,
 )
 from monitor.notify.sender import Notifier, limits_for
@@ -135,6 +136,12 @@ class Dispatcher:
         try:
             self._open_due_messages(name, channel)
             while not self.stop.is_set():
+                notices = self.outbox.claim_notices(name, self.clock(), self.settings.delivery.claim_timeout)
+                if not notices:
+                    break
+                for notice in notices:
+                    self._send_notice(name, channel, notice, summary)
+            while not self.stop.is_set():
                 messages = self.outbox.claim_messages(name, self.clock(), self.settings.delivery.claim_timeout)
                 if not messages:
                     break
@@ -201,7 +208,7 @@ class Dispatcher:
                     budget -= 1
                 log.info("channel=%r watchlist=%r alert sent: %s", name, job.hit.watchlist, job.hit.title)
             else:
-                self._record_failure(name, job.id, job.attempts, outcome, summary, message=False)
+                self._record_failure(name, job.id, job.attempts, outcome, summary, kind="alert")
         if held:
             self.outbox.hold(held)
             summary.held += len(held)
@@ -233,7 +240,17 @@ class Dispatcher:
             METRICS.delivery(name, "sent")
             log.info("channel=%r %s sent with %d hits", name, job.kind, len(job.hits))
         else:
-            self._record_failure(name, job.id, job.attempts, outcome, summary, message=True)
+            self._record_failure(name, job.id, job.attempts, outcome, summary, kind="digest/summary")
+
+    def _send_notice(self, name: str, channel: ChannelConfig, job: NoticeJob, summary: DispatchSummary) -> None:
+        outcome = self._send(channel, job.done_targets, lambda url: render_notice(job.subject, job.body, medium_for(url)))
+        if outcome.ok:
+            self.outbox.mark_notice_sent(job.id, self.clock())
+            summary.messages += 1
+            METRICS.delivery(name, "sent")
+            log.info("channel=%r notice sent: %s", name, job.subject)
+        else:
+            self._record_failure(name, job.id, job.attempts, outcome, summary, kind="notice")
 
     def _send(
         self, channel: ChannelConfig, done: frozenset[str], render: Callable[[str], Message]
@@ -253,7 +270,7 @@ class Dispatcher:
         return SendOutcome(frozenset(accepted), tuple(reasons))
 
     def _record_failure(
-        self, name: str, row_id: int, attempts: int, outcome: SendOutcome, summary: DispatchSummary, *, message: bool
+        self, name: str, row_id: int, attempts: int, outcome: SendOutcome, summary: DispatchSummary, *, kind: str
     ) -> None:
         delivery = self.settings.delivery
         now = self.clock()
@@ -261,11 +278,15 @@ class Dispatcher:
             now, attempts, delivery.max_attempts, delivery.retry_delay, delivery.max_retry_delay, self.rng
         )
         reason = "; ".join(outcome.reasons)
-        mark = self.outbox.mark_message_failed if message else self.outbox.mark_failed
+        mark = {
+            "alert": self.outbox.mark_failed,
+            "digest/summary": self.outbox.mark_message_failed,
+            "notice": self.outbox.mark_notice_failed,
+        }[kind]
         mark(row_id, reason, again, outcome.done)
         summary.failed += 1
         METRICS.delivery(name, "failed")
-        what = "digest/summary" if message else "alert"
+        what = kind
         if again is None:
             summary.gave_up += 1
             METRICS.delivery(name, "gave_up")

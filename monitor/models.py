@@ -269,6 +269,29 @@ class MessageJob:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """An operational message for one channel; `key` names the event it
+    tells of, so the same event is queued once."""
+
+    channel: str
+    key: str
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class NoticeJob:
+    """A claimed notice, ready to render and send."""
+
+    id: int
+    channel: str
+    subject: str
+    body: str
+    attempts: int
+    done_targets: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class DeliveryRecord:
     """One outbox row as `monitor deliveries` lists it."""
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from monitor.config import FeedConfig, Settings
 from monitor.core.feedplan import Router
@@ -37,9 +37,8 @@ from monitor.fetch.pool import ParseOutcome, ParseRequest
 from monitor.ingest import FeedUpdate, store_feed
 from monitor.metrics import METRICS
 from monitor.models import FeedRequest, FetchResult, NewHit, ParsedFeed
-from monitor.notify.render import Medium, Message, medium_for, render_console
-from monitor.notify.sender import Notifier
-from monitor.notify.templating import md_safe, slack_safe
+from monitor.notify.notices import failing_notice, recovered_notice
+from monitor.notify.render import render_console
 from monitor.store.repository import Repository
 from monitor.wiring import fetch_settings
 
@@ -90,7 +89,6 @@ class Poller:
         repo: Repository,
         matcher: Matcher,
         route: Router,
-        notifier: Notifier,
         *,
         clock: Callable[[], datetime],
         rng: random.Random,
@@ -101,7 +99,6 @@ class Poller:
         self.repo = repo
         self.matcher = matcher
         self.route = route
-        self.notifier = notifier
         self.clock = clock
         self.rng = rng
         self.stop = stop
@@ -301,8 +298,11 @@ class Poller:
         decision = after_failure(
             poll.policy, poll.state, now, self.rng, status=result.status, retry_after=result.retry_after
         )
+        notice = failing_notice(
+            self._admin_channel(), request, decision, reason, now, self.settings.poll.alert_after
+        )
         try:
-            self.repo.record_failure(request.feed_id, reason, now, decision)
+            self.repo.record_failure(request.feed_id, reason, now, decision, notice)
         except Exception:
             log.exception("feed=%r could not record its failure", request.name)
             return
@@ -318,48 +318,19 @@ class Poller:
                 reason,
                 _human(decision.interval),
             )
-        since = decision.failing_since
-        alert_after = timedelta(seconds=self.settings.poll.alert_after)
-        if (
-            self.settings.admin_channel
-            and not request.admin_alerted
-            and since is not None
-            and (decision.disable_reason or since <= now - alert_after)
-        ):
-            what = decision.disable_reason or f"failing since {since:%Y-%m-%d %H:%M} UTC ({decision.failures} polls)"
-            title = f"monitor: feed {request.name!r} is {'disabled' if decision.disable_reason else 'failing'}"
-            body = f"{title}\n{request.url}\n{what}\nLast error: {reason}"
-            if self._tell_admin(title, body):
-                self.repo.set_admin_alerted(request.feed_id, True)
+        if notice is not None:
+            log.info("feed=%r admin channel %r told: %s", request.name, notice.channel, notice.subject)
 
     def _recovered(self, poll: FeedPoll) -> None:
         request = poll.request
         if request.failures:
             log.warning("feed=%r recovered after %d failed polls", request.name, request.failures)
         if request.admin_alerted:
-            title = f"monitor: feed {request.name!r} recovered"
-            body = f"{title}\n{request.url}\nIt answers again after {request.failures} failed polls."
-            if self._tell_admin(title, body):
-                self.repo.set_admin_alerted(request.feed_id, False)
+            self.repo.record_recovery(request.feed_id, recovered_notice(self._admin_channel(), request), poll.now)
 
-    def _tell_admin(self, title: str, body: str) -> bool:
-        """Send an operational message to the admin channel; True when every URL took it."""
-        channel = self.settings.channels.get(self.settings.admin_channel or "")
-        if channel is None:
-            return False
-        ok = True
-        for url in channel.urls:
-            medium = medium_for(url)
-            inert = {Medium.SLACK: slack_safe, Medium.MARKDOWN: md_safe}.get(medium)
-            if inert is not None:  # a server's error text could otherwise ping or link
-                message = Message(inert(title), "\n".join(inert(line) for line in body.splitlines()), "text")
-            else:
-                message = Message(" ".join(title.split()), body, "text")
-            result = self.notifier.send(url, message)
-            if not result.ok:
-                ok = False
-                log.warning("admin channel %r: could not send %r: %s", self.settings.admin_channel, title, result.reason)
-        return ok
+    def _admin_channel(self) -> str | None:
+        name = self.settings.admin_channel
+        return name if name and name in self.settings.channels else None
 
 
 def _human(seconds: float) -> str:

@@ -86,7 +86,6 @@ class Service:
             self.repo,
             matcher,
             route,
-            self.notifier,
             clock=self.clock,
             rng=self.rng,
             stop=self.stop,

@@ -53,6 +53,7 @@ from monitor.notify.templating import truncate as truncate
 from monitor.notify.templating import md_safe as md_safe  # re-exported for callers
 from monitor.notify.templating import one_line as one_line
 from monitor.notify.templating import slack_safe as slack_safe
+from monitor.notify.templating import chat_safe
 
 log = logging.getLogger(__name__)
 
@@ -483,3 +484,16 @@ def check_template(path: str | Path) -> list[str]:
 
 def _a(kind: str) -> str:
     return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def render_notice(subject: str, body: str, medium: Medium) -> Message:
+    """An operational notice (a feed failing or recovered) for `medium`.
+
+    Its text quotes what a feed's server said (an error reason, a URL), so
+    on chat media every line is made inert like feed text: no mentions, no
+    links.
+    """
+    inert = {Medium.SLACK: slack_safe, Medium.MARKDOWN: md_safe, Medium.CHAT: chat_safe}.get(medium)
+    if inert is not None:
+        return Message(inert(subject), "\n".join(inert(line) for line in body.splitlines()), "text")
+    return Message(" ".join(subject.split()), body, "text")

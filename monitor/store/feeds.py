@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.polling import Decision
-from monitor.models import FeedHealth, FeedRequest
-from monitor.store.schema import ArticleRow, FeedRow
+from monitor.models import FeedHealth, FeedRequest, Notice
+from monitor.store.schema import ArticleRow, DeliveryStatus, FeedRow, NoticeRow
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,14 @@ class FeedStore:
             )
             return [_request(row) for row in session.scalars(query)]
 
-    def record_failure(self, feed_id: int, reason: str, now: datetime, decision: Decision) -> None:
-        """Record a failed poll and when to try again (or that the feed is disabled)."""
+    def record_failure(
+        self, feed_id: int, reason: str, now: datetime, decision: Decision, notice: Notice | None = None
+    ) -> None:
+        """Record a failed poll and when to try again (or that the feed is disabled).
+
+        `notice`: the admin channel's message that the feed is failing,
+        queued in the same transaction (the feed is then marked as told).
+        """
         with self._session.begin() as session:
             row = session.get_one(FeedRow, feed_id)
             row.last_polled_at = now
@@ -90,6 +96,17 @@ class FeedStore:
             _apply(row, decision)
             if decision.disable_reason:
                 row.disabled_reason = decision.disable_reason
+            if notice is not None:
+                queue_notice(session, notice, now)
+                row.admin_alerted = True
+
+    def record_recovery(self, feed_id: int, notice: Notice | None, now: datetime) -> None:
+        """A feed the admin channel was told about answers again: queue the
+        news (None: no admin channel now) and clear the mark, together."""
+        with self._session.begin() as session:
+            if notice is not None:
+                queue_notice(session, notice, now)
+            session.get_one(FeedRow, feed_id).admin_alerted = False
 
     def record_not_modified(self, feed_id: int, now: datetime, decision: Decision) -> None:
         """A 304: the feed is healthy and unchanged."""
@@ -124,10 +141,6 @@ class FeedStore:
         """A permanent redirect: fetch from `url` from now on."""
         with self._session.begin() as session:
             session.get_one(FeedRow, feed_id).url = url
-
-    def set_admin_alerted(self, feed_id: int, alerted: bool) -> None:
-        with self._session.begin() as session:
-            session.get_one(FeedRow, feed_id).admin_alerted = alerted
 
     def enable_feed(self, name: str) -> bool:
         """Clear a feed's disabled state so it is polled again; False if unknown."""
@@ -195,3 +208,27 @@ def mark_success(row: FeedRow, now: datetime, decision: Decision) -> None:
     row.last_polled_at = row.last_success_at = now
     row.last_error = None
     _apply(row, decision)
+
+
+def queue_notice(session: Session, notice: Notice, now: datetime) -> bool:
+    """Queue a notice in the caller's transaction, unless its event is queued
+    already (same channel and key); True when queued."""
+    exists = session.scalar(
+        select(NoticeRow.id).where(NoticeRow.channel == notice.channel, NoticeRow.key == notice.key)
+    )
+    if exists is not None:
+        return False
+    session.add(
+        NoticeRow(
+            channel=notice.channel,
+            key=notice.key[:200],
+            subject=notice.subject,
+            body=notice.body,
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            done_targets=[],
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return True

@@ -1,4 +1,5 @@
-"""The outbox: deliveries (one hit to one channel) and messages (digests, summaries).
+"""The outbox: deliveries (one hit to one channel), messages (digests,
+summaries) and notices (operational messages to the admin channel).
 
 Owns every state change of an alert. Rows are written with their hit (see
 `store.entries.FeedTransaction.apply`); here they are claimed, batched into digests and
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, Select, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.models import DeliveryJob, DeliveryRecord, HitRecord, MessageJob
+from monitor.models import DeliveryJob, DeliveryRecord, HitRecord, MessageJob, NoticeJob
 from monitor.store.repository import hit_record
 from monitor.store.schema import (
     ArticleRow,
@@ -23,6 +24,7 @@ from monitor.store.schema import (
     FeedRow,
     HitRow,
     MessageRow,
+    NoticeRow,
 )
 from monitor.store.stories import with_sources
 
@@ -273,6 +275,51 @@ class Outbox:
                     .where(DeliveryRow.message_id == message_id)
                     .values(status=S.FAILED, last_error=values["last_error"])
                 )
+
+    # --- notices (operational messages) ---------------------------------------------
+
+    def claim_notices(self, channel: str, now: datetime, claim_timeout: float, limit: int = 10) -> list[NoticeJob]:
+        """Due notices of `channel` (and ones whose sender vanished mid-send)."""
+        stale = now - timedelta(seconds=claim_timeout)
+        with self._session.begin() as session:
+            query = (
+                select(NoticeRow)
+                .where(NoticeRow.channel == channel)
+                .where(
+                    or_(
+                        (NoticeRow.status == S.PENDING) & (NoticeRow.next_attempt_at <= now),
+                        (NoticeRow.status == S.SENDING) & (NoticeRow.claimed_at < stale),
+                    )
+                )
+                .order_by(NoticeRow.id)
+                .limit(limit)
+            )
+            jobs = []
+            for row in session.scalars(self._lock(query)):
+                row.status, row.claimed_at = S.SENDING, now
+                row.attempts += 1
+                jobs.append(
+                    NoticeJob(
+                        row.id, row.channel, row.subject, row.body, row.attempts, frozenset(row.done_targets or ())
+                    )
+                )
+            return jobs
+
+    def mark_notice_sent(self, notice_id: int, now: datetime) -> None:
+        with self._session.begin() as session:
+            session.execute(
+                update(NoticeRow)
+                .where(NoticeRow.id == notice_id)
+                .values(status=S.SENT, sent_at=now, last_error=None, claimed_at=None)
+            )
+
+    def mark_notice_failed(
+        self, notice_id: int, reason: str, retry_at: datetime | None, done_targets: Iterable[str] = ()
+    ) -> None:
+        with self._session.begin() as session:
+            session.execute(
+                update(NoticeRow).where(NoticeRow.id == notice_id).values(_failure(reason, retry_at, done_targets))
+            )
 
     # --- inspection and manual retry -------------------------------------------------
 

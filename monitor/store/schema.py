@@ -293,6 +293,25 @@ class MessageRow(SendState, Base):
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class NoticeRow(SendState, Base):
+    """An operational message to one channel (the admin channel): a feed
+    failing for long, or recovered. Written in the transaction that records
+    the feed's state; `key` names the event, so it is queued once whoever
+    records it (two daemons, a retried transaction)."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("channel", "key", name="uq_notices_channel_key"),
+        Index("ix_notices_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+
+
 class DeliveryRow(SendState, Base):
     """The outbox: one alert of one hit to one channel, and its outcome."""
 

@@ -162,15 +162,48 @@ def test_admin_channel_hears_once_of_a_long_failure_and_once_of_recovery(feed_se
     for hours in (0, 0.5, 2, 3, 5):
         clock.now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC) + timedelta(hours=hours)
         service.poll(all_feeds=True)
+        service.dispatch()
     posts = webhook_server.posts_to("/ops")
     assert len(posts) == 1
     assert "Flaky" in posts[0].json["title"] and "failing" in posts[0].json["title"]
     assert "HTTP 500" in posts[0].json["message"]
     feed_server.set("/flaky.xml", FIXTURE)
-    service.poll(all_feeds=True)
-    service.poll(all_feeds=True)
+    for _ in range(2):
+        service.poll(all_feeds=True)
+        service.dispatch()
     posts = webhook_server.posts_to("/ops")
     assert len(posts) == 2 and "recovered" in posts[1].json["title"]
+
+
+def test_an_admin_notice_that_cannot_be_sent_is_retried_not_lost(feed_server, webhook_server, make_settings) -> None:
+    """The notice is queued with the feed's failure: the admin endpoint being
+    down when it is sent (or the daemon restarting) only delays it."""
+    url = feed_server.set_status("/flaky.xml", 500, b"down")
+    webhook_server.fail_next(3)
+    data = {
+        "poll": {"interval": "15m", "alert_after": "1h", "host_delay": 0},
+        "delivery": {"retry_delay": "1m", "max_attempts": 5},
+        "feeds": [{"name": "Flaky", "url": url}],
+        "channels": {"ops": {"urls": [f"json://127.0.0.1:{webhook_server.port}/ops"]}},
+        "admin_channel": "ops",
+        "watchlists": [{"name": "cartels", "keywords": ["cartel"]}],
+    }
+    clock = Clock()
+    settings = make_settings(data)
+    service = Service(settings, clock=clock, echo=lambda _: None)
+    for hours in (0, 2):
+        clock.now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC) + timedelta(hours=hours)
+        service.poll(all_feeds=True)
+    service.dispatch()  # the endpoint fails: the notice waits for its retry
+    assert webhook_server.posts_to("/ops") == [] and len(webhook_server.attempts) == 1
+    restarted = Service(settings, clock=clock, echo=lambda _: None)
+    for minutes in range(1, 40, 3):
+        clock.now = datetime(2026, 11, 29, 14, 0, tzinfo=UTC) + timedelta(minutes=minutes)
+        restarted.dispatch()
+    delivered = webhook_server.posts_to("/ops")
+    assert len(delivered) == 1 and "failing" in delivered[0].json["title"]
+    assert len(webhook_server.attempts) == 4  # three refused, then sent once
+
 
 
 # --- redirects into private address space ----------------------------------------
