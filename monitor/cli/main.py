@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,7 +25,7 @@ from monitor.cli.common import (
     settings_of,
 )
 from monitor.cli.logs import FORMATS, make_formatter
-from monitor.config import find_config, format_duration, redact_url
+from monitor.config import Settings, find_config, format_duration, redact_url
 from monitor.errors import ConfigError, MonitorError
 from monitor.store.engine import describe_url
 
@@ -177,6 +178,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if w.entities:
             what.append(f"entities {', '.join(w.entities)}")
         out.write(f"  {w.name}: {'; '.join(what)}{tags} → {channels}\n")
+    _write_fallback_patterns(settings, out)
     if settings.entities:
         out.write(f"entities ({len(settings.entities)}): {', '.join(settings.entities)}\n")
     out.write(f"channels ({len(settings.channels)}):\n")
@@ -184,6 +186,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         for url in channel.urls:
             out.write(f"  {name}: {redact_url(url)}\n")
     return EXIT_OK
+
+
+def _write_fallback_patterns(settings: Settings, out: TextIO) -> None:
+    """The regular expressions RE2 cannot run, one line each, naming the watchlist."""
+    from monitor.core.query import fallback_patterns
+    from monitor.core.query.patterns import FALLBACK_TIMEOUT
+
+    lines = [
+        f"  watchlists[{i}].query: {pattern.label} {pattern.fallback_reason}, which RE2 does not support; "
+        f"it runs on the bounded fallback engine (timeout {FALLBACK_TIMEOUT:g} s per field)\n"
+        for i, watchlist in enumerate(settings.watchlists)
+        if watchlist.query
+        for pattern in fallback_patterns(watchlist.query, settings.entities)
+    ]
+    if lines:
+        out.write(f"regular expressions on the fallback engine ({len(lines)}):\n")
+        out.writelines(lines)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Watchlist matching: article text in, matches out. Pure, no I/O.
+"""Watchlist matching: article text in, matches out. Pure, no I/O (it only
+logs a WARNING when a fallback regular expression runs out of time).
 
 The public surface is `WatchlistSpec`, `EntitySpec`, `ArticleText`, `Span`,
 `MatchResult` and `Matcher`; the service only ever calls
@@ -14,6 +15,8 @@ and `snippets` contain.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -22,8 +25,11 @@ from monitor.core.query.compile import KeyTable, Program, build_watchlist, phras
 from monitor.core.query.explain import ArticleLike, Explanation, explain_nodes
 from monitor.core.query.fields import ArticleFields
 from monitor.core.query.parser import parse
+from monitor.core.query.patterns import RegexTimeout
 from monitor.core.query.report import SNIPPET_WIDTH, TITLE_WEIGHT, hits_of, report, report_one
 from monitor.models import Snippet
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "SNIPPET_WIDTH",
@@ -95,10 +101,11 @@ def keyword_words(keyword: str) -> tuple[str, ...]:
     return phrase_words(keyword)
 
 
-def watchlist_parts(spec: WatchlistSpec, entities: Mapping[str, EntitySpec]) -> list[Node]:
+def watchlist_parts(spec: WatchlistSpec, entities: Mapping[str, EntitySpec], regex_fallback: bool = True) -> list[Node]:
     """The trees whose OR is `spec`: keywords, query, entities.
 
-    Raises QueryError for a bad query or an unknown entity name.
+    Raises QueryError for a bad query or an unknown entity name (and, without
+    `regex_fallback`, for a regular expression RE2 cannot run).
     """
     from monitor.core.query.ast import EntityRef
 
@@ -114,7 +121,7 @@ def watchlist_parts(spec: WatchlistSpec, entities: Mapping[str, EntitySpec]) -> 
     if keywords:
         parts.append(keywords[0] if len(keywords) == 1 else Or(tuple(keywords)))
     if spec.query is not None:
-        parts.append(parse(spec.query, set(entities)))
+        parts.append(parse(spec.query, set(entities), regex_fallback=regex_fallback))
     for name in spec.entities:
         if name not in entities:
             known = ", ".join(sorted(entities)) or "none defined"
@@ -128,18 +135,28 @@ class Matcher:
 
     Raises QueryError (from `monitor.core.query`) for a watchlist whose query
     does not parse or names an unknown entity; the config layer should have
-    checked each with `monitor.core.query.check_query` first.
+    checked each with `monitor.core.query.check_query` first. Queries from
+    an untrusted visitor (the dashboard's "try it") are compiled with
+    `regex_fallback=False`: their regular expressions must run on RE2.
+
+    A regular expression on the fallback engine that runs out of time on an
+    article is a skip, not a stall: the watchlist does not match that
+    article, a WARNING is logged and `timeouts` counts it per (watchlist,
+    pattern); the other watchlists are matched as usual.
     """
 
-    def __init__(self, watchlists: Sequence[WatchlistSpec], entities: Mapping[str, EntitySpec] | None = None) -> None:
+    def __init__(self, watchlists: Sequence[WatchlistSpec], entities: Mapping[str, EntitySpec] | None = None,
+                 *, regex_fallback: bool = True) -> None:
         self._watchlists = tuple(watchlists)
         self._entities = dict(entities or {})
         table = KeyTable()
         compiled = [
-            build_watchlist(spec.name, watchlist_parts(spec, self._entities), self._entities, table, spec.tags)
+            build_watchlist(spec.name, watchlist_parts(spec, self._entities, regex_fallback), self._entities, table,
+                            spec.tags)
             for spec in self._watchlists
         ]
         self._program = Program(compiled, table)
+        self.timeouts: Counter[tuple[str, str]] = Counter()
 
     @property
     def watchlists(self) -> tuple[WatchlistSpec, ...]:
@@ -161,7 +178,16 @@ class Matcher:
             watchlist = watchlists[index]
             if watchlist.tags and not (watchlist.tags & tags):
                 continue
-            occs = watchlist.node.occurrences(ctx)
+            try:
+                occs = watchlist.node.occurrences(ctx)
+            except RegexTimeout as exc:
+                self.timeouts[(watchlist.name, exc.label)] += 1
+                log.warning(
+                    "watchlist %r: regular expression %s ran out of time (%g s) on the article %r from %r; "
+                    "the watchlist does not match it",
+                    watchlist.name, exc.label, exc.seconds, article.title[:100], article.feed,
+                )
+                continue
             if not occs:
                 continue
             if len(occs) == 1 and len(occs[0][3]) == 1 and occs[0][0] >= 0 and fields.fields[occs[0][0]].exact:

@@ -3,12 +3,14 @@
 It scans `monitor.core.text.tokenize` tokens directly — no automaton, no
 presearch, no fast folding — so property tests can check the engine
 against it. Semantics are those documented in `monitor.core.query.evaluate`.
+Regular expressions run on Python's `re`, which the RE2 engine must agree with.
 An occurrence is (field, first word, end word, leaves); a leaf is
 (label, field name, char start, char end) in the original text.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from monitor.core.query.ast import And, EntityRef, EntitySpec, Near, Node, Not, Or, Regex, Source, Term
@@ -64,10 +66,12 @@ def evaluate(node: Node, article: RefArticle, entities: Mapping[str, EntitySpec]
         return term_occurrences(article, node.words, node.label, node.field, node.prefix,
                                 node.raw if node.case else None)
     if isinstance(node, Regex):
+        # Python's own re: the engine runs the pattern on RE2 and must agree.
+        pattern = re.compile(node.pattern.source, re.IGNORECASE if node.pattern.ignorecase else re.NOFLAG)
         out = []
         for name in FIELDS:
             if node.field is None or node.field == name:
-                for m in node.pattern.finditer(article.values[name]):
+                for m in pattern.finditer(article.values[name]):
                     if m.end() > m.start():
                         out.append((name, -1, -1, ((node.label, name, m.start(), m.end()),)))
         return out

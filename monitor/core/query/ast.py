@@ -9,10 +9,10 @@ starts in the query so later stages can point at it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Union
 
+from monitor.core.query.patterns import RegexPattern
 from monitor.errors import MonitorError
 
 Field = str | None  # "title", "text" or None for both
@@ -61,9 +61,9 @@ class Term:
 
 @dataclass(frozen=True)
 class Regex:
-    """A regular expression over a field's original text."""
+    """A regular expression over a field's original text (see `patterns`)."""
 
-    pattern: re.Pattern[str]
+    pattern: RegexPattern
     label: str
     field: Field = None
     column: int = 1

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 
 from monitor.core.query.fields import ArticleFields
+from monitor.core.query.patterns import RegexPattern, RegexTimeout
 
 Leaf = tuple[str, int, int, int, bool]
 Occ = tuple[int, int, int, tuple[Leaf, ...]]
@@ -41,15 +42,21 @@ FIELD_INDEX = {None: None, "title": 0, "text": 1}
 
 
 class ArticleContext:
-    """One article's presearch hits: per automaton id, where its matches end."""
+    """One article's presearch hits: per automaton id, where its matches end.
 
-    __slots__ = ("fields", "hits", "stream", "text_base")
+    `regex_spans` keeps each regex's matches per field (or its timeout), so
+    explaining an article, which evaluates a node more than once, runs each
+    pattern once.
+    """
+
+    __slots__ = ("fields", "hits", "regex_spans", "stream", "text_base")
 
     def __init__(self, fields: ArticleFields, hits: dict[int, list[int]]) -> None:
         self.fields = fields
         self.hits = hits
         self.stream = fields.stream
         self.text_base = fields.text_base
+        self.regex_spans: dict[tuple[int, int], list[tuple[int, int]] | RegexTimeout] = {}
 
 
 class CTerm:
@@ -126,11 +133,15 @@ def _same_case(fields: ArticleFields, f: int, start: int, end: int, raw: tuple[s
 
 
 class CRegex:
-    """A regular expression over the original text of a field."""
+    """A regular expression over the original text of a field.
+
+    Raises RegexTimeout when a fallback pattern runs out of time (see
+    `patterns`); the matcher then skips the watchlist for this article.
+    """
 
     __slots__ = ("field", "label", "pattern")
 
-    def __init__(self, pattern: re.Pattern[str], field: int | None, label: str) -> None:
+    def __init__(self, pattern: RegexPattern, field: int | None, label: str) -> None:
         self.pattern = pattern
         self.field = field
         self.label = label
@@ -140,9 +151,18 @@ class CRegex:
         for f, text in enumerate(ctx.fields.fields):
             if self.field is not None and f != self.field:
                 continue
-            for m in self.pattern.finditer(text.text):
-                if m.end() > m.start():
-                    out.append((f, -1, -1, ((self.label, f, m.start(), m.end(), True),)))
+            key = (id(self), f)
+            spans = ctx.regex_spans.get(key)
+            if spans is None:
+                try:
+                    spans = self.pattern.spans(text.text)
+                except RegexTimeout as exc:
+                    spans = exc
+                ctx.regex_spans[key] = spans
+            if isinstance(spans, RegexTimeout):
+                raise spans
+            for start, end in spans:
+                out.append((f, -1, -1, ((self.label, f, start, end, True),)))
         return out
 
 

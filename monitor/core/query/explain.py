@@ -43,6 +43,7 @@ from monitor.core.query.evaluate import (
 )
 from monitor.core.query.fields import FIELD_NAMES, ArticleFields
 from monitor.core.query.parser import parse
+from monitor.core.query.patterns import RegexTimeout
 from monitor.core.query.report import highlighted_snippets, hits_of
 from monitor.models import Snippet
 
@@ -119,8 +120,12 @@ def explain_nodes(parts: list[Node], article: ArticleLike, entities: Mapping[str
     fields = ArticleFields(article.title, article.text, article.feed, article.tags)
     _, ctx = program.presearch(fields)
     lines: list[str] = []
-    _explain(watchlist.node, ctx, 0, lines)
-    occs = watchlist.node.occurrences(ctx)
+    try:
+        _explain(watchlist.node, ctx, 0, lines)
+        occs = watchlist.node.occurrences(ctx)
+    except RegexTimeout as exc:
+        why = f"✗ {exc.label} ran out of time ({exc.seconds:g} s) on this article: the watchlist does not match it"
+        return Explanation(False, (why,))
     snippets: tuple[Snippet, ...] = ()
     if occs:
         hits = hits_of(leaves_of(occs), fields)

@@ -37,6 +37,7 @@ from monitor.core.query.ast import (
     Source,
     Term,
 )
+from monitor.core.query.patterns import NeedsFallback, RegexPattern, compile_pattern
 from monitor.core.text import fold, tokenize
 
 FIELDS = ("title", "text", "case", "feed", "tag")
@@ -117,11 +118,12 @@ def _bare(text: str, col: int) -> Tok:
 
 
 class _Parser:
-    def __init__(self, query: str, entities: Collection[str] | None) -> None:
+    def __init__(self, query: str, entities: Collection[str] | None, regex_fallback: bool = True) -> None:
         self.query = query
         self.toks = lex(query)
         self.pos = 0
         self.entities = entities
+        self.regex_fallback = regex_fallback
         self.last = ""  # text of the last consumed token, for messages
 
     def peek(self) -> Tok:
@@ -216,7 +218,7 @@ class _Parser:
             return Term(words, tok.text, field, column=tok.column)
         if kind == "REGEX":
             self.take()
-            return Regex(_compile_regex(tok), tok.text, field, tok.column)
+            return Regex(_compile_regex(tok, self.regex_fallback), tok.text, field, tok.column)
         if kind == "ENTITY":
             self.take()
             if self.entities is not None and tok.value not in self.entities:
@@ -285,19 +287,29 @@ def _quote_last(text: str) -> str:
     return text if text.startswith('"') else f'"{text}"'
 
 
-def _compile_regex(tok: Tok) -> re.Pattern[str]:
+def _compile_regex(tok: Tok, fallback: bool) -> RegexPattern:
+    """The pattern on RE2, or (only with `fallback`: a trusted author) on the
+    bounded fallback engine when RE2 cannot run it; see `patterns`."""
     body = tok.value
-    flags = re.IGNORECASE
+    ignorecase = True
     if body.startswith("(?-i)"):
-        body, flags = body[5:], re.NOFLAG
+        body, ignorecase = body[5:], False
     if not body:
         raise QueryError("empty regular expression", tok.column)
     try:
-        pattern = re.compile(body, flags)
+        pattern = compile_pattern(body, ignorecase, allow_fallback=fallback, label=tok.text)
     except re.error as exc:
         where = f" at position {exc.pos}" if exc.pos is not None else ""
         raise QueryError(f"bad regular expression {tok.text}: {exc.msg}{where}", tok.column) from exc
-    if pattern.search("") is not None:
+    except RecursionError as exc:
+        raise QueryError(f"bad regular expression {tok.text}: nested too deeply", tok.column) from exc
+    except NeedsFallback as exc:
+        raise QueryError(
+            f"regular expression {tok.text} {exc.reason}, which RE2 does not support; a pattern tried "
+            "here must run on RE2 (linear time)",
+            tok.column,
+        ) from exc
+    if pattern.matches_empty():
         raise QueryError(f"regular expression {tok.text} matches empty text", tok.column)
     return pattern
 
@@ -315,13 +327,15 @@ def _check_positional(node: Node, op: str) -> None:
             _check_positional(child, op)
 
 
-def parse(query: str, entities: Collection[str] | None = None) -> Node:
+def parse(query: str, entities: Collection[str] | None = None, *, regex_fallback: bool = True) -> Node:
     """Parse `query`; with `entities`, `@name` must be one of them.
 
     Raises QueryError (message and 1-based column) for anything unusable,
-    including a query that could only match through NOT.
+    including a query that could only match through NOT, and — without
+    `regex_fallback` (a query from an untrusted visitor) — a regular
+    expression RE2 cannot run.
     """
-    node = _Parser(query, entities).parse()
+    node = _Parser(query, entities, regex_fallback).parse()
     if not has_positive(node):
         raise QueryError("query must contain at least one positive term", 1)
     return node
