@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,8 @@ from monitor.web.security import (
     is_public,
     new_csrf,
 )
+from monitor.web.ratelimit import RateLimiter
+from monitor.web.throttle import client_key
 from monitor.wiring import entity_specs
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,8 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 PAGE_SIZE = 50
 TRY_DEFAULT, TRY_MAX = 200, 5000
+TRY_RATE, TRY_BURST = 10, 10  # "try it" runs per minute per client address
+TRY_BUDGET = 10.0  # seconds one "try it" may spend matching before it stops
 CHART_DAYS = 30
 FEED_SORTS = ("name", "state", "last_success", "last_error", "next_poll", "articles_per_day", "articles")
 SECURITY_HEADERS = {
@@ -263,6 +268,7 @@ class WebApp:
         self.clock = clock
         # Through `self.clock`, which tests may replace after the app is built.
         self.guard = Guard(settings.web, lambda: self.clock())
+        self.try_limiter = RateLimiter(TRY_RATE, 60, TRY_BURST)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_ScrapeCollector(metrics, store))
         self.env = Environment(
@@ -384,6 +390,14 @@ class WebApp:
         form = await request.form()
         if not csrf_ok(request.cookies.get(CSRF_COOKIE), _str(form.get(CSRF_FIELD))):
             return _forbidden()
+        client = client_key(request.client.host if request.client else None)
+        if not self.try_limiter.allow(client, time.monotonic()):
+            wait = math.ceil(self.try_limiter.retry_after(client, time.monotonic()))
+            message = (f"Too many tries: at most {TRY_RATE} a minute from one address. "
+                       f"Try again in {wait} second{'s' if wait != 1 else ''}.")
+            response = self.page(request, "error.html", 429, title="Too many tries", message=message)
+            response.headers["retry-after"] = str(wait)
+            return response
         query = _str(form.get("query")).strip()
         try:
             count = min(max(int(_str(form.get("recent")) or TRY_DEFAULT), 1), TRY_MAX)
@@ -396,22 +410,32 @@ class WebApp:
         )
 
     def run_try(self, query: str, count: int) -> dict[str, Any]:
-        """The query over the last `count` stored articles, with the engine `monitor test` uses."""
+        """The query over the last `count` stored articles, with the engine `monitor test` uses.
+
+        The visitor is not trusted: regular expressions must run on RE2
+        (`regex_fallback=False`), and matching stops after TRY_BUDGET seconds.
+        """
         if not query:
             return {"error": "enter a query", "matches": [], "articles": 0}
         try:
-            matcher = Matcher([WatchlistSpec(name="try", query=query)], entity_specs(self.settings))
+            matcher = Matcher([WatchlistSpec(name="try", query=query)], entity_specs(self.settings),
+                              regex_fallback=False)
             articles = self.store.recent_articles(count)
             matches = []
+            done, deadline, stopped = 0, time.monotonic() + TRY_BUDGET, None
             for article in articles:
+                if time.monotonic() > deadline:
+                    stopped = f"stopped after {done} of {len(articles)} articles: the time limit is {TRY_BUDGET:g} s"
+                    break
                 text = ArticleText(article.title, article.text, article.feed, self.feed_tags.get(article.feed, frozenset()))
                 for result in matcher.match(text):
                     matches.append({"article": article, "result": result})
+                done += 1
         except QueryError as exc:
             return {"error": str(exc), "matches": [], "articles": 0}
         except RecursionError:
             return {"error": "the query is nested too deeply", "matches": [], "articles": 0}
-        return {"error": None, "matches": matches, "articles": len(articles)}
+        return {"error": None, "matches": matches, "articles": done, "stopped": stopped}
 
     def deliveries_page(self, request: Request) -> Response:
         params = request.query_params
