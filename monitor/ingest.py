@@ -12,8 +12,10 @@ text, a second daemon holding the feed's lease) goes through here too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
 from monitor.core.feedplan import (
     FeedPlan,
@@ -31,7 +33,13 @@ from monitor.core.matcher import ArticleText, Matcher, MatchResult
 from monitor.core.polling import Decision
 from monitor.core.stories import StoryPolicy, assign, shingles, story_keys
 from monitor.models import ArticleData
-from monitor.store.entries import EntryStore, SaveResult
+from monitor.store.entries import FeedTransaction, SaveResult
+
+
+class FeedTransactions(Protocol):
+    """Where a feed's entries are stored (`store.entries.EntryStore`)."""
+
+    def feed_transaction(self, feed_id: int, *, stories: bool) -> AbstractContextManager[FeedTransaction]: ...
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ class FeedUpdate:
 
 
 def store_feed(
-    store: EntryStore,
+    store: FeedTransactions,
     update: FeedUpdate,
     matcher: Matcher,
     route: Router,

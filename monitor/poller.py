@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from monitor.config import FeedConfig, Settings
 from monitor.core.feedplan import Router
@@ -34,18 +35,39 @@ from monitor.core.polling import (
 from monitor.fetch import pool
 from monitor.fetch.http import Fetcher
 from monitor.fetch.pool import ParseOutcome, ParseRequest
-from monitor.ingest import FeedUpdate, store_feed
+from monitor.ingest import FeedTransactions, FeedUpdate, store_feed
 from monitor.metrics import METRICS
-from monitor.models import FeedRequest, FetchResult, NewHit, ParsedFeed
+from monitor.models import FeedRequest, FetchResult, NewHit, Notice, ParsedFeed
 from monitor.notify.notices import failing_notice, recovered_notice
 from monitor.notify.render import render_console
-from monitor.store.repository import Repository
 from monitor.wiring import fetch_settings
 
 log = logging.getLogger(__name__)
 
 # 304s recorded together, this many at a time.
 UNCHANGED_BATCH = 200
+
+
+class PollStore(FeedTransactions, Protocol):
+    """What the poller reads and writes (`store.repository.Repository`)."""
+
+    def due_feeds(self, now: datetime, limit: int | None = None) -> list[FeedRequest]: ...
+
+    def active_feeds(self) -> list[FeedRequest]: ...
+
+    def move_feed(self, feed_id: int, url: str) -> None: ...
+
+    def record_failure(
+        self, feed_id: int, reason: str, now: datetime, decision: Decision, notice: Notice | None = None
+    ) -> None: ...
+
+    def record_not_modified(self, feed_id: int, now: datetime, decision: Decision) -> None: ...
+
+    def record_not_modified_many(self, updates: Sequence[tuple[int, Decision]], now: datetime) -> None: ...
+
+    def record_recovery(self, feed_id: int, notice: Notice | None, now: datetime) -> None: ...
+
+    def flush_story_keys(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +108,7 @@ class Poller:
     def __init__(
         self,
         settings: Settings,
-        repo: Repository,
+        repo: PollStore,
         matcher: Matcher,
         route: Router,
         *,
@@ -94,6 +116,7 @@ class Poller:
         rng: random.Random,
         stop: threading.Event,
         echo: Callable[[str], None],
+        fetcher: Fetcher | None = None,
     ) -> None:
         self.settings = settings
         self.repo = repo
@@ -104,7 +127,7 @@ class Poller:
         self.stop = stop
         self.echo = echo
         poll = settings.poll
-        self.fetcher = Fetcher(fetch_settings(settings))
+        self.fetcher = fetcher or Fetcher(fetch_settings(settings))
         self.workers = poll.parse_workers if poll.parse_workers is not None else (os.cpu_count() or 1)
         self._feeds = {feed.name: feed for feed in settings.feeds}
         self._unchanged: list[tuple[int, Decision]] = []

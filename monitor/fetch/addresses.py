@@ -314,6 +314,8 @@ async def send_following_redirects(
 async def _discard(response: httpx.Response) -> None:
     """Close a redirect response, reading a small body first so the connection stays reusable."""
     try:
+        if response.is_stream_consumed:  # already read (an in-memory transport)
+            return
         size = 0
         async for chunk in response.aiter_raw():
             size += len(chunk)

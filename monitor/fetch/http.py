@@ -77,7 +77,9 @@ class Fetcher:
     The client and its event loop live as long as the fetcher, so
     connections to a publisher are reused from one cycle to the next.
     `resolve` and `network` replace DNS and sockets (tests stand public
-    addresses in for loopback servers with them).
+    addresses in for loopback servers with them); `transport` replaces
+    HTTP altogether (`httpx.MockTransport`: the poller's decisions tested
+    without a server; no address checks then).
     """
 
     def __init__(
@@ -86,10 +88,12 @@ class Fetcher:
         *,
         resolve: Resolver = system_resolver,
         network: httpcore.AsyncNetworkBackend | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self._resolve = resolve
         self._network = network
+        self._transport = transport
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: httpx.AsyncClient | None = None
@@ -115,7 +119,7 @@ class Fetcher:
                 keepalive_expiry=60,
             )
             self._client = httpx.AsyncClient(
-                transport=GuardedTransport(limits, resolve=self._resolve, network=self._network),
+                transport=self._transport or GuardedTransport(limits, resolve=self._resolve, network=self._network),
                 follow_redirects=False,  # send_following_redirects checks each hop
                 timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
                 headers={"User-Agent": s.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
@@ -268,6 +272,9 @@ class Fetcher:
             return result(error=_connect_reason(exc))
         except httpx.HTTPError as exc:
             return result(error=f"{type(exc).__name__}: {_short(exc)}")
+        except Exception as exc:  # a bug here must be this feed's failure, not a feed lost from the cycle
+            log.exception("feed=%r unexpected error while fetching", request.name)
+            return result(error=f"internal error: {type(exc).__name__}: {_short(exc)}")
 
 
 async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
