@@ -2,6 +2,11 @@
 validation, and every problem as one line naming its place
 (`feeds[3].url: not an http(s) URL`). Nothing else reads the file or the
 environment for settings.
+
+The YAML is read within bounds, so that a bad file is an error and not a
+stall: at most MAX_CONFIG_BYTES, at most MAX_YAML_DEPTH levels of nesting,
+and aliases copying at most MAX_ALIAS_NODES nodes in all (an "alias bomb"
+of a few hundred bytes would otherwise expand to millions of nodes).
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ from monitor.errors import ConfigError
 
 # --- loading -------------------------------------------------------------------
 
+MAX_CONFIG_BYTES = 2 * 1024 * 1024
+MAX_YAML_DEPTH = 50  # nested mappings and lists
+MAX_ALIAS_NODES = 10_000  # nodes that aliases (*name) copy, all uses together
+
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
@@ -41,7 +50,11 @@ def load_config(
     """Read, substitute, validate. Raises ConfigError with one line per problem."""
     file = find_config(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{file}: {_too_big()}"])
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{file}: config file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -53,13 +66,21 @@ def parse_config(
     text: str, source: str = DEFAULT_CONFIG, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Validate config text; see `load_config`."""
+    if len(text) > MAX_CONFIG_BYTES or len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{source}: {_too_big()}"])
+    loader = _BoundedLoader(text)
     try:
-        raw = yaml.safe_load(text)
+        raw = loader.get_single_data()
+    except _Refused as exc:
+        where = f"line {exc.mark.line + 1}, column {exc.mark.column + 1}"
+        raise ConfigError([f"{source}: {where}: {exc.problem}"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{source}: {where}invalid YAML: {problem}"]) from None
+    finally:
+        loader.dispose()
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -81,6 +102,61 @@ def parse_config(
     if problems or settings is None:
         raise ConfigError(problems)
     return settings
+
+
+def _too_big() -> str:
+    return f"larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MB: not read (the limit for a config file)"
+
+
+class _Refused(Exception):
+    """A YAML document refused for its shape, at `mark`."""
+
+    def __init__(self, mark: Any, problem: str) -> None:
+        super().__init__(problem)
+        self.mark = mark
+        self.problem = problem
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that counts while composing: nesting depth, and the
+    nodes each alias copies (its anchor's node with everything inside,
+    aliases in it counted expanded). Refuses past the limits, and an alias
+    inside the node it names (a structure that contains itself).
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.open_counts: list[int] = []  # nodes so far inside each open collection
+        self.anchor_sizes: dict[str, int] = {}  # nodes an anchored node stands for
+        self.copied = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)  # an unknown alias raises here
+            size = self.anchor_sizes.get(str(event.anchor))
+            if size is None:
+                raise _Refused(event.start_mark, f"alias *{event.anchor} inside the node it names")
+            self.copied += size
+            if self.copied > MAX_ALIAS_NODES:
+                raise _Refused(
+                    event.start_mark,
+                    f"too many alias expansions (aliases would copy more than {MAX_ALIAS_NODES:,} "
+                    "nodes; an alias bomb?)",
+                )
+        else:
+            collection = isinstance(event, yaml.CollectionStartEvent)
+            if collection:
+                if len(self.open_counts) >= MAX_YAML_DEPTH:
+                    raise _Refused(event.start_mark, f"nested too deeply (more than {MAX_YAML_DEPTH} levels)")
+                self.open_counts.append(0)
+            node = super().compose_node(parent, index)
+            size = 1 + (self.open_counts.pop() if collection else 0)
+            if event.anchor is not None:
+                self.anchor_sizes[str(event.anchor)] = size
+        if self.open_counts:
+            self.open_counts[-1] += size
+        return node
 
 
 def template_path(settings: Settings, template: str) -> Path:

@@ -232,3 +232,77 @@ def test_poll_interval_outside_the_adaptive_bounds_is_an_error() -> None:
         "change the bounds, or give the feeds that need it their own interval"
     ]
     assert parse_config("poll: {interval: 20s, min_interval: 10s}\n", environ={}).poll.interval == 20
+
+
+def alias_bomb(levels: int = 7) -> str:
+    """Billion laughs: each level lists the previous one nine times (9**8 leaves at 7)."""
+    names = "abcdefghij"
+    lines = [f"{names[0]}: &{names[0]} [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels + 1):
+        lines.append(f"{names[i]}: &{names[i]} [" + ", ".join([f"*{names[i - 1]}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_at_its_line_quickly_and_in_little_memory() -> None:
+    import time
+    import tracemalloc
+
+    bomb = alias_bomb()
+    assert len(bomb) < 500
+    tracemalloc.start()
+    cpu = time.process_time()
+    try:
+        lines = problems(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The 10,000th copied node is reached at the first alias of line 5.
+    assert lines == [
+        (
+            "config.yaml: line 5, column 8: too many alias expansions "
+            "(aliases would copy more than 10,000 nodes; an alias bomb?)"
+        )
+    ]
+    assert time.process_time() - cpu < 2  # expanded, it takes tens of seconds
+    assert peak < 5_000_000  # and hundreds of MB
+
+
+def test_aliases_that_share_a_channel_list_still_load() -> None:
+    watchlists = "".join(f"  - {{name: w{i}, keywords: [k{i}], channels: *desk}}\n" for i in range(200))
+    text = f"""
+channels:
+  email: {{urls: ["mailto://u:p@example.org"]}}
+  slack: {{urls: ["https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7"]}}
+watchlists:
+  - name: first
+    keywords: &words [cartel, cártel, CJNG]
+    channels: &desk [email, slack]
+  - {{name: second, keywords: *words, channels: *desk}}
+{watchlists}"""
+    settings = parse_config(text, environ={})
+    assert settings.watchlists[1].keywords == settings.watchlists[0].keywords
+    assert all(w.channels == ("email", "slack") for w in settings.watchlists)
+
+
+def test_alias_inside_the_node_it_names_is_refused() -> None:
+    assert problems("feeds: &f [*f]\n") == ["config.yaml: line 1, column 12: alias *f inside the node it names"]
+
+
+def test_yaml_nested_deeper_than_50_levels_is_refused() -> None:
+    assert problems("poll: " + "[" * 1000 + "]" * 1000 + "\n") == [
+        "config.yaml: line 1, column 56: nested too deeply (more than 50 levels)"
+    ]
+
+
+def test_a_config_file_over_2_mb_is_not_read(tmp_path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("# padding\n" * 210_000)  # 2.1 MB
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [f"{path}: larger than 2 MB: not read (the limit for a config file)"]
+    assert problems("x: " + "a" * 2_200_000) == ["config.yaml: larger than 2 MB: not read (the limit for a config file)"]
+
+
+def test_query_nested_too_deeply_is_a_located_problem() -> None:
+    text = "watchlists:\n  - name: w\n    query: '" + "(" * 200 + "a" + ")" * 200 + "'\n"
+    assert problems(text) == ["watchlists[0].query: column 51: nested too deeply (more than 50 levels)"]

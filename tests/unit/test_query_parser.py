@@ -128,3 +128,50 @@ def test_entities_unchecked_without_a_list() -> None:
     assert isinstance(parse("@anything"), EntityRef)
     with pytest.raises(QueryError):
         check_query("@anything")
+
+
+
+def _chains(levels: int, length: int) -> str:
+    """`levels` groups, each the previous one followed by `length` NEARs."""
+    query = "a"
+    for level in range(levels):
+        query = "(" + query + "".join(f" NEAR/1 w{level}x{i}" for i in range(length)) + ")"
+    return query
+
+
+def _column_of(query: str, token: str, nth: int) -> int:
+    at = -1
+    for _ in range(nth):
+        at = query.index(token, at + 1)
+    return at + 1
+
+
+@pytest.mark.parametrize(
+    ("query", "token", "nth"),
+    [
+        ("(" * 200 + "a" + ")" * 200, "(", 51),  # as written: parentheses,
+        ("NOT " * 300 + "a", "NOT", 51),  # NOT,
+        ("a " + "-" * 300 + "b", "-", 51),  # -,
+        ("title:" * 300 + "a", "title:", 51),  # fields,
+        ("(a OR " * 60 + "b" + ")" * 60, "(", 51),
+        (" NEAR/1 ".join(["a"] * 600), "NEAR", 50),  # in the tree: 50 NEARs and a word
+        (_chains(25, 25), "NEAR", 50),  # 25 deep as written, 625 in the tree
+    ],
+    ids=["parentheses", "not", "minus", "fields", "or-groups", "near-chain", "near-chains-nested"],
+)
+def test_nesting_deeper_than_50_levels_is_a_located_error(query: str, token: str, nth: int) -> None:
+    with pytest.raises(QueryError) as info:
+        parse(query)
+    assert str(info.value) == f"column {_column_of(query, token, nth)}: nested too deeply (more than 50 levels)"
+
+
+def test_nesting_of_50_levels_is_allowed_and_usable() -> None:
+    from monitor.core.matcher import ArticleText, Matcher, WatchlistSpec
+
+    chained = _chains(7, 6)
+    text = " ".join(f"a{i}" for i in range(50)) + " " + chained.replace("NEAR/1", "").replace("(", "").replace(")", "")
+    for query in ("(" * 50 + "a0" + ")" * 50, " NEAR/3 ".join(f"a{i}" for i in range(50)), chained,
+                  "a0 " + "NOT (" * 25 + "b" + ")" * 25):
+        node = parse(query)
+        assert render(parse(render(node))) == render(node)
+        assert Matcher([WatchlistSpec("w", query=query)]).match(ArticleText("", text))

@@ -16,6 +16,12 @@ lower-case `and`/`or`/`not`/`near` are plain words.
 
 A bare word that folds to several words (`Mexico's`, `price-fixing`) means
 the phrase of those words.
+
+Nesting is limited to MAX_DEPTH levels, both as written (parentheses, NOT
+and -, title: and text:) and in the tree (where `a NEAR b NEAR c` is
+`(a NEAR b) NEAR c`), so a hostile query (the dashboard's "try it") or a
+careless one gets a located QueryError instead of exhausting the recursion
+of the parser or of a later stage.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ _FIELD_RE = re.compile(r"([A-Za-z]+):")
 _NEAR_RE = re.compile(r"(O?NEAR)(?:/(.*))?\Z")
 _ENTITY_RE = re.compile(r"@([\w.-]+)")
 _BARE_END = " \t\r\n()\""
+MAX_DEPTH = 50  # levels of nesting a query may have
+_TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels)"
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,10 @@ class _Parser:
         self.entities = entities
         self.regex_fallback = regex_fallback
         self.last = ""  # text of the last consumed token, for messages
+        self.depth = 0  # levels of nesting around the token being parsed
+        # Height of each operator node built so far (leaves are 1); the node
+        # is kept so that its id is not reused while parsing.
+        self.heights: dict[int, tuple[int, Node]] = {}
 
     def peek(self) -> Tok:
         return self.toks[self.pos]
@@ -137,6 +149,20 @@ class _Parser:
 
     def error(self, message: str, tok: Tok | None = None) -> QueryError:
         return QueryError(message, (tok or self.peek()).column)
+
+    def enter(self, tok: Tok) -> None:
+        """One level deeper as written, at `tok`; refuse more than MAX_DEPTH."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(_TOO_DEEP, tok.column)
+
+    def built(self, node: Node, children: tuple[Node, ...], column: int) -> Node:
+        """Record `node`'s height in the tree; refuse more than MAX_DEPTH."""
+        height = 1 + max(self.heights[id(c)][0] if id(c) in self.heights else 1 for c in children)
+        if height > MAX_DEPTH:
+            raise QueryError(_TOO_DEEP, column)
+        self.heights[id(node)] = (height, node)
+        return node
 
     def parse(self) -> Node:
         if self.peek().kind == "EOF":
@@ -156,7 +182,9 @@ class _Parser:
             self.take()
             self.expect_operand("OR")
             items.append(self.parse_and(field))
-        return items[0] if len(items) == 1 else Or(tuple(items), col)
+        if len(items) == 1:
+            return items[0]
+        return self.built(Or(tuple(items), col), tuple(items), col)
 
     def parse_and(self, field: Field) -> Node:
         col = self.peek().column
@@ -166,7 +194,9 @@ class _Parser:
                 self.take()
                 self.expect_operand("AND")
             items.append(self.parse_near(field))
-        return items[0] if len(items) == 1 else And(tuple(items), col)
+        if len(items) == 1:
+            return items[0]
+        return self.built(And(tuple(items), col), tuple(items), col)
 
     def parse_near(self, field: Field) -> Node:
         left = self.parse_unary(field)
@@ -176,15 +206,19 @@ class _Parser:
             right = self.parse_unary(field)
             for side in (left, right):
                 _check_positional(side, op.text)
-            left = Near(left, right, op.distance, op.value == "ONEAR", op.column)
+            near = Near(left, right, op.distance, op.value == "ONEAR", op.column)
+            left = self.built(near, (left, right), op.column)
         return left
 
     def parse_unary(self, field: Field) -> Node:
         tok = self.peek()
         if tok.kind in ("NOT", "MINUS"):
             self.take()
+            self.enter(tok)
             self.expect_operand(tok.text)
-            return Not(self.parse_unary(field), tok.column)
+            child = self.parse_unary(field)
+            self.depth -= 1
+            return self.built(Not(child, tok.column), (child,), tok.column)
         return self.parse_primary(field)
 
     def expect_operand(self, after: str) -> None:
@@ -198,12 +232,14 @@ class _Parser:
         kind = tok.kind
         if kind == "LPAREN":
             self.take()
+            self.enter(tok)
             if self.peek().kind == "RPAREN":
                 raise self.error("empty parentheses")
             node = self.parse_or(field)
             if self.peek().kind != "RPAREN":
                 raise self.error(f"expected ')' after {_quote_last(self.last)}")
             self.take()
+            self.depth -= 1
             return node
         if kind == "FIELD":
             return self.parse_field(field)
@@ -243,7 +279,10 @@ class _Parser:
                 raise self.error(f"{name}: inside {field}: can never match", tok)
             if self.peek().kind in ("EOF", "RPAREN", "OR", "AND", "NEAR"):
                 raise self.error(f"expected a term after {tok.text}")
-            return self.parse_primary(name)
+            self.enter(tok)
+            node = self.parse_primary(name)
+            self.depth -= 1
+            return node
         arg = self.peek()
         if arg.kind not in ("WORD", "QUOTED"):
             raise self.error(f"expected a word or a quoted phrase after {tok.text}")
