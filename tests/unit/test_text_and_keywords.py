@@ -80,3 +80,51 @@ def test_several_watchlists_in_config_order() -> None:
 
 def test_snippet_helper_short_text_is_whole() -> None:
     assert snippet("short text", 0, 5) == "short text"
+
+
+def query_matches(query: str, text: str) -> bool:
+    return bool(Matcher([WatchlistSpec("q", query=query)]).match(ArticleText("", text)))
+
+
+def test_arabic_harakat_and_tatweel_fold_like_accents() -> None:
+    assert query_matches("محمد", "قال محمّد")  # shadda
+    assert query_matches("مُحَمَّد", "قال محمد")  # fully vowelled query
+    assert query_matches("محمد", "قال محـــمد")  # tatweel
+    (token,) = tokenize("محمّد")
+    assert (token.word, token.start, token.end) == ("محمد", 0, 5)  # the mark is inside the word
+
+
+def test_hebrew_points_fold_like_accents() -> None:
+    assert query_matches("שלום", "שָׁלוֹם עליכם")
+    assert words("שָׁלוֹם") == ["שלום"]
+
+
+def test_brahmic_vowel_signs_and_virama_are_letters_not_accents() -> None:
+    assert not query_matches("हैलो", "हाल ही में")
+    assert query_matches("हैलो", "उसने कहा हैलो दोस्त")
+    assert words("हैलो") == ["हैलो"]
+    assert words("क्ष") != words("कष")  # virama
+    assert words("কী") != words("কি")  # Bengali vowel signs
+    assert words("が") != words("か")  # kana voicing mark
+    assert words("ｶﾞ") == words("ガ")  # half-width forms still fold
+
+
+def test_every_apostrophe_splits_alike() -> None:
+    for apostrophe in "'\u2019\u2018\uff07\u02bc":
+        assert words(f"Mexico{apostrophe}s") == ["mexico", "s"], apostrophe
+    assert query_matches("mexico", "Mexicoʼs president")
+    (mexico, s) = tokenize("Mexicoʼs")
+    assert (mexico.start, mexico.end, s.start, s.end) == (0, 6, 7, 8)
+
+
+def test_a_vulgar_fraction_is_one_word() -> None:
+    assert words("½") == words("1⁄2") == ["1⁄2"]  # with U+2044 FRACTION SLASH
+    assert query_matches("1⁄2", "add ½ cup")
+    assert words("1/2") == ["1", "2"]
+    assert not query_matches("½", "a $1.2 million round")
+    assert not query_matches("½", "chapters 1 2")
+    assert query_matches("½", "add ½ cup")
+    assert query_matches("½*", "add ½ cup")
+    assert words("x² ③") == ["x2", "3"]  # other compatibility numbers fold to digits
+    # A decimal point separates words like any other punctuation (README).
+    assert words("1.2") == words("1 2") == ["1", "2"]

@@ -23,10 +23,10 @@ import re
 import unicodedata
 from bisect import bisect_right
 
-from monitor.core.text import fold_word, tokenize
+from monitor.core.text import JOINERS, LETTER, fold_word, tokenize
 
 FIELD_NAMES = ("title", "text")
-_WORDCHAR_RE = re.compile(r"[^\W_]")
+_WORDCHAR_RE = re.compile(LETTER)
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
 
 # ord -> folded character; " " for a separator. Filled lazily per character.
@@ -37,8 +37,9 @@ for _code in range(128):
     _TABLE[_code] = _ch.lower() if _ch.isalnum() else " "
 _ASCII_TABLE = dict(_TABLE)
 _ASCII_BYTES = bytes(ord(_TABLE[code]) for code in range(128)) + bytes(128)
-# Scripts whose letters fold one-to-one and never compose under NFKC.
-_SIMPLE_RANGES = ((0x80, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x2000, 0x206F))
+# Scripts whose letters fold one-to-one and never compose under NFKC (the
+# spacing modifier letters for "ʼ", an apostrophe: a separator).
+_SIMPLE_RANGES = ((0x80, 0x24F), (0x2B0, 0x2FF), (0x370, 0x3FF), (0x400, 0x4FF), (0x2000, 0x206F))
 
 
 def _learn(ch: str) -> bool:
@@ -47,7 +48,9 @@ def _learn(ch: str) -> bool:
     if not any(lo <= code <= hi for lo, hi in _SIMPLE_RANGES):
         _COMPLEX.add(ch)
         return False
-    if unicodedata.combining(ch):
+    if unicodedata.category(ch)[0] == "M" or ch in JOINERS:
+        # A mark belongs to the word before it (and may be dropped by
+        # folding); a joiner splits or not depending on its neighbours.
         _COMPLEX.add(ch)
         return False
     if _WORDCHAR_RE.match(ch) is None:

@@ -44,7 +44,7 @@ from monitor.core.query.ast import (
     Term,
 )
 from monitor.core.query.patterns import NeedsFallback, RegexPattern, compile_pattern
-from monitor.core.text import fold, tokenize
+from monitor.core.text import fold, is_word_char, tokenize
 
 FIELDS = ("title", "text", "case", "feed", "tag")
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
@@ -313,7 +313,7 @@ class _Parser:
         if not words:
             what = "a prefix" if prefix else "a term"
             raise self.error(f"{text!r} is not {what}: it has no letters or digits", tok)
-        if prefix and not text[:-1][-1:].isalnum():
+        if prefix and not is_word_char(text[-2]):
             raise self.error("'*' must follow a letter or digit", tok)
         return Term(words, text, field, prefix=prefix, column=tok.column)
 
