@@ -50,6 +50,14 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _AMP_CACHE = re.compile(r"^[a-z0-9-]+\.cdn\.ampproject\.org$")
 # amp.example.com and www.example.com are the same site as example.com.
 _HOST_PREFIXES = ("www.", "amp.")
+# A URL already in canonical form, the common case in feeds: lower-case
+# http(s), a host that is not www./amp./an AMP cache and does not end in a
+# dot, no port, user, query or fragment, a path of unreserved characters
+# with no AMP segment or suffix. `canonical_url` returns it as it is.
+_ALREADY_CANONICAL = re.compile(
+    r"https?://(?!www\.|amp\.)[a-z0-9-]+(?:\.[a-z0-9-]+)+(?<!\.cdn\.ampproject\.org)"
+    r"(?:/(?!amp(?:/|$))[A-Za-z0-9._~!$&'()*+,;=:@-]*)+"
+)
 _PARAGRAPH_MIN = 40  # shorter lines ("Advertisement", "—") may repeat legitimately
 
 
@@ -64,6 +72,8 @@ def canonical_url(url: str, strip_params: Iterable[str] = ()) -> str:
     text itself, stripped.
     """
     url = url.strip()
+    if _ALREADY_CANONICAL.fullmatch(url) and not url.endswith((".amp", ".amp.html")):
+        return url
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -4,8 +4,8 @@ Pure functions over plain values. An article's normalised title and text
 (folded, repeated paragraphs once) become a set of hashed word 3-gram
 shingles. Two kinds of index key find candidates without a scan:
 
-- MinHash band keys (datasketch's MinHash, LSH banding here): copies that
-  share most of their text, whatever the headline and boilerplate;
+- MinHash band keys (a vectorised affine MinHash, LSH banding): copies
+  that share most of their text, whatever the headline and boilerplate;
 - lead-sentence keys (the first few full sentences, folded): a copy cut
   down to its summary shares its opening sentences with the full text,
   though its Jaccard similarity to it is tiny.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,9 +29,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import regex
 
 from monitor.core.identity import unique_paragraphs
-from monitor.core.text import words as folded_words
 
 __all__ = [
     "BANDS",
@@ -89,48 +90,67 @@ class StoryMatch:
     score: float
 
 
-def _words(title: str, text: str) -> list[str]:
-    return folded_words(f"{title}\n{unique_paragraphs(text)}")
+# Words for comparing stories: case-folded, compatibility-decomposed, every
+# combining mark dropped, split on anything not a letter or digit. Coarser
+# than the matcher's words (core.text), on purpose: one C-level pass over the
+# whole text instead of a fold per word, and copies of one story are
+# normalised alike whatever their script.
+_MARKS = regex.compile(r"\p{M}+")
+_TOKEN = re.compile(r"[^\W_]+")
+# MinHash permutations by multiply-shift hashing: h(x) = (a·x + b) mod 2**64,
+# its top 32 bits kept (a odd) — a universal family, and no division.
+_MASK = np.uint64(0xFFFFFFFF)
+_SHIFT = np.uint64(32)
+# Word hashes are combined into 3-gram hashes by h1·M1 + h2·M2 + h3 (mod 2**64).
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def story_words(text: str) -> list[str]:
+    """The words of `text` as story comparison sees them."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    if not folded.isascii():
+        folded = _MARKS.sub("", folded)
+    return _TOKEN.findall(folded)
+
+
+def _shingle_array(words: list[str]) -> np.ndarray:
+    """Distinct hashed word 3-grams (uint64 < 2**32; CRC32-based: stable across runs)."""
+    if not words:
+        return np.empty(0, dtype=np.uint64)
+    hashed = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.uint64, count=len(words))
+    with np.errstate(over="ignore"):
+        if len(words) < SHINGLE_WORDS:
+            combined = np.array([hashed.sum() * _M1], dtype=np.uint64)
+        else:
+            combined = hashed[:-2] * _M1 + hashed[1:-1] * _M2 + hashed[2:]
+    return np.unique((combined ^ (combined >> _SHIFT)) & _MASK)
 
 
 def shingles(title: str, text: str) -> frozenset[int]:
-    """Hashed word 3-grams of the normalised title and text (CRC32: stable across runs)."""
-    words = _words(title, text)
-    if len(words) < SHINGLE_WORDS:
-        return frozenset({zlib.crc32(" ".join(words).encode())}) if words else frozenset()
-    return frozenset(
-        zlib.crc32(" ".join(words[i : i + SHINGLE_WORDS]).encode())
-        for i in range(len(words) - SHINGLE_WORDS + 1)
-    )
-
-
-@lru_cache(maxsize=1)
-def _minhash_class() -> type:
-    # Imported on first use: datasketch loads scipy (about a second), which
-    # commands that never store an article should not pay for.
-    from datasketch import MinHash
-
-    return MinHash
+    """Hashed word 3-grams of the normalised title and text."""
+    return frozenset(_shingle_array(story_words(f"{title}\n{unique_paragraphs(text)}")).tolist())
 
 
 @lru_cache(maxsize=1)
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
-    template = _minhash_class()(num_perm=NUM_PERM, seed=_SEED, scheme="affine32")
-    return template.permutations  # type: ignore[no-any-return]
+    rng = np.random.Generator(np.random.PCG64(_SEED))
+    a = rng.integers(0, 1 << 64, size=NUM_PERM, dtype=np.uint64, endpoint=False) | np.uint64(1)
+    b = rng.integers(0, 1 << 64, size=NUM_PERM, dtype=np.uint64, endpoint=False)
+    return a.reshape(-1, 1), b.reshape(-1, 1)
 
 
-def _identity(value: int) -> int:
-    return value
+def minhash(hashed: np.ndarray) -> np.ndarray:
+    """The MinHash signature (NUM_PERM values) of a set of 32-bit hashes, vectorised."""
+    a, b = _permutations()
+    with np.errstate(over="ignore"):  # wrapping mod 2**64 is the hash
+        return ((a * hashed[np.newaxis, :] + b) >> _SHIFT).min(axis=1)
 
 
-def _band_keys(hashed: frozenset[int]) -> list[int]:
-    if not hashed:
+def _band_keys(hashed: np.ndarray) -> list[int]:
+    if not len(hashed):
         return []
-    minhash = _minhash_class()(
-        num_perm=NUM_PERM, seed=_SEED, hashfunc=_identity, permutations=_permutations(), scheme="affine32"
-    )
-    minhash.update_batch(sorted(hashed))
-    values = np.asarray(minhash.hashvalues, dtype=np.uint64)
+    values = minhash(hashed)
     return [_key(b"B%d:" % band + values[band * ROWS : (band + 1) * ROWS].tobytes()) for band in range(BANDS)]
 
 
@@ -142,7 +162,7 @@ def _lead_keys(text: str) -> list[int]:
     if len(text) > LEAD_CHARS:
         sentences = sentences[:-1]
     for sentence in sentences:
-        words = folded_words(sentence)
+        words = story_words(sentence)
         if len(words) < SENTENCE_MIN_WORDS:
             continue
         keys.append(_key(b"S:" + " ".join(words).encode()))
@@ -156,19 +176,20 @@ def _key(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
-def _keys(hashed: frozenset[int], text: str) -> tuple[int, ...]:
-    return tuple(dict.fromkeys([*_band_keys(hashed), *_lead_keys(text)]))
+def _signature(title: str, text: str) -> tuple[tuple[int, ...], np.ndarray]:
+    hashed = _shingle_array(story_words(f"{title}\n{unique_paragraphs(text)}"))
+    return tuple(dict.fromkeys([*_band_keys(hashed), *_lead_keys(text)])), hashed
 
 
 def story_keys(title: str, text: str) -> tuple[int, ...]:
     """The index keys of one article (what a parser worker computes ahead)."""
-    return _keys(shingles(title, text), text)
+    return _signature(title, text)[0]
 
 
 def story_signature(title: str, text: str) -> StorySignature:
     """Index keys and shingles of one article."""
-    hashed = shingles(title, text)
-    return StorySignature(_keys(hashed, text), hashed)
+    keys, hashed = _signature(title, text)
+    return StorySignature(keys, frozenset(hashed.tolist()))
 
 
 def similarity(a: frozenset[int], b: frozenset[int]) -> float:

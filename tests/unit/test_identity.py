@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.core.identity import (
     canonical_url,
@@ -86,3 +88,28 @@ def test_fingerprint_ignores_case_and_spacing_but_not_a_changed_word() -> None:
     assert content_fingerprint("  TITLE ", body.replace(" ", "  ").replace("\n", "\n\n")) == base
     assert content_fingerprint("Title", body.replace("Second", "Third")) != base
     assert content_fingerprint("Title 2", body) != base
+
+
+_PATH_CHARS = "abcdefghijklmnopqrstuvwxyzABCXYZ0123456789._~!$&'()*+,;=:@-"
+
+
+@given(
+    st.sampled_from(["http", "https"]),
+    st.lists(st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=8), min_size=2, max_size=4),
+    st.lists(st.text(_PATH_CHARS, max_size=12), min_size=1, max_size=5),
+)
+def test_the_fast_path_for_canonical_urls_gives_what_the_full_path_gives(scheme, labels, segments) -> None:
+    """Most feed links are canonical already and skip the parsing; the
+    result must be exactly what the full normalisation returns."""
+    import re
+
+    from monitor.core import identity
+
+    url = f"{scheme}://{'.'.join(labels)}/{'/'.join(segments)}"
+    fast = identity.canonical_url(url)
+    saved = identity._ALREADY_CANONICAL
+    identity._ALREADY_CANONICAL = re.compile(r"(?!)")
+    try:
+        assert fast == identity.canonical_url(url)
+    finally:
+        identity._ALREADY_CANONICAL = saved
