@@ -32,6 +32,8 @@ from monitor.core.query import QueryError
 from monitor.core.query.explain import explain_nodes, snippet_lines
 from monitor.errors import ConfigError, FetchError
 from monitor.records import highlight_fields
+from monitor.times import utcnow
+from monitor.wiring import entity_specs, feed_tags, fetch_settings, watchlist_specs
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -113,14 +115,10 @@ def _settings_for_test(args: argparse.Namespace) -> Settings:
 
 
 def _entities(settings: Settings) -> dict[str, Any]:
-    from monitor.service import entity_specs
-
     return entity_specs(settings)
 
 
 def _specs(args: argparse.Namespace, settings: Settings) -> list[WatchlistSpec]:
-    from monitor.service import watchlist_specs
-
     if args.query:
         return [WatchlistSpec(name="query", query=args.query)]
     specs = watchlist_specs(settings)
@@ -143,8 +141,6 @@ def _samples(args: argparse.Namespace, settings: Settings) -> Iterator[Sample]:
     elif args.url is not None:
         yield from _url_samples(args.url, feed, tags, settings)
     elif args.recent is not None:
-        from monitor.service import feed_tags
-
         tag_map = feed_tags(settings)
         for stored in repository(settings).recent_articles(args.recent):
             article = ArticleText(stored.title, stored.text, stored.feed, tag_map.get(stored.feed, frozenset()))
@@ -170,12 +166,12 @@ def _file_samples(path: Path, feed: str, tags: frozenset[str]) -> Iterator[Sampl
 
 
 def _url_samples(url: str, feed: str, tags: frozenset[str], settings: Settings) -> Iterator[Sample]:
-    from monitor.fetch.http import Fetcher, FetchSettings, run_fetches
+    from monitor.fetch.http import Fetcher, run_fetches
     from monitor.fetch.parse import html_to_text, page_title, parse_feed
     from monitor.models import FeedRequest, FetchResult
 
     results: list[FetchResult] = []
-    fetcher = Fetcher(FetchSettings(timeout=settings.poll.timeout, max_bytes=settings.poll.max_bytes))
+    fetcher = Fetcher(fetch_settings(settings))
     run_fetches(fetcher, [FeedRequest(0, "test", url)], results.append)
     (result,) = results
     if not result.ok:
@@ -247,7 +243,7 @@ def _write_text(
 def cmd_replay(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from monitor.service import Service, utcnow
+    from monitor.service import Service
 
     settings = settings_of(args)
     if args.watchlist and args.watchlist not in {w.name for w in settings.watchlists}:
