@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from monitor.config import Settings
@@ -21,6 +21,7 @@ from monitor.core.matcher import ArticleText, Matcher, MatchResult
 from monitor.delivery import Dispatcher, DispatchSummary
 from monitor.errors import ConfigError
 from monitor.models import NewHit
+from monitor.node import config_hash, make_node
 from monitor.notify.sender import Notifier
 from monitor.poller import Poller, PollSummary
 from monitor.store.engine import make_engine
@@ -61,7 +62,9 @@ class Service:
         self.rng = rng or random.Random()
         self.echo = echo
         self.stop = threading.Event()
+        self.node = make_node(settings, clock())
         # Held for a whole poll cycle / dispatch run; `apply` swaps between them.
+        # `_dispatching` is the one dispatch lock (the Dispatcher has none).
         self._polling = threading.Lock()
         self._dispatching = threading.Lock()
         self.matcher = make_matcher(settings)
@@ -117,6 +120,7 @@ class Service:
                 self.repo.sync_feeds([FeedSpec(f.name, f.url) for f in settings.feeds], self.clock())
                 old_poller = self.poller
                 self.settings, self.matcher, self.route, self.poller = settings, matcher, route, poller
+                self.node = replace(self.node, config_hash=config_hash(settings))
                 self._feed_tags = feed_tags(settings)
         except BaseException:
             poller.close()

@@ -272,6 +272,18 @@ class RetentionSettings(_Model):
     hits: Duration | None = None
 
 
+class ClusterSettings(_Model):
+    """Several daemons on one PostgreSQL database (and this daemon's name among them)."""
+
+    # This daemon's name in `monitor status` and in feed leases; default host:pid.
+    node_name: str | None = Field(default=None, min_length=1, max_length=200)
+    # How often a daemon says it is alive; a node silent for 3 heartbeats is stale.
+    heartbeat: Duration = Field(default=10.0, ge=1.0, le=300.0)
+    # Feeds claimed at a time per daemon (PostgreSQL): a few rounds of
+    # poll.concurrency, so the daemons share a large due batch.
+    claim_batch: int | None = Field(default=None, ge=1, le=100_000)
+
+
 class FeedConfig(_Model):
     """One feed to poll."""
 
@@ -390,6 +402,7 @@ class Settings(_Model):
     dedup: DedupSettings = DedupSettings()
     web: WebSettings = WebSettings()
     retention: RetentionSettings = RetentionSettings()
+    cluster: ClusterSettings = ClusterSettings()
     feeds: tuple[FeedConfig, ...] = ()
     channels: dict[Name, ChannelConfig] = {}
     entities: dict[Name, EntityConfig] = {}

@@ -135,6 +135,47 @@ class FeedRow(Base):
     interval_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The daemon polling it now, and until when its claim holds (several
+    # daemons on one PostgreSQL: a feed is polled by whoever holds the lease;
+    # an expired lease is anyone's).
+    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class NodeRow(Base):
+    """A daemon sharing this database: who it is and when it last said so.
+
+    Each daemon writes only its own row (insert at start, heartbeat, stop);
+    anyone may read them (`monitor status`, the dashboard). A row whose
+    heartbeat is old is a stale node: it crashed or lost the database.
+    """
+
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(64))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    web_url: Mapped[str | None] = mapped_column(String(300), default=None)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class JobRunRow(Base):
+    """When a once-per-cluster job (housekeeping, retention) last ran, and where.
+
+    Written under the job's lock by whichever daemon runs it, so the others
+    see it was done and skip their turn.
+    """
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    node: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class StoryRow(Base):
