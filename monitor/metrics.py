@@ -8,7 +8,7 @@ work it counts.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 POLL_OUTCOMES = ("ok", "not_modified", "failed")
 DELIVERY_OUTCOMES = ("sent", "failed", "gave_up")
@@ -45,6 +45,15 @@ class Metrics:
             ["job"],
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=r,
+        )
+
+        self.leases_taken_over = Counter(
+            "monitor_leases_taken_over",
+            "Feed leases this node claimed after another node's lease on them expired (a node died or stalled)",
+            registry=r,
+        )
+        self.leases_held = Gauge(
+            "monitor_leases_held", "Feeds this node holds a lease on (claimed, not yet recorded)", registry=r
         )
 
     def poll_outcome(self, outcome: str, elapsed: float | None = None) -> None:
