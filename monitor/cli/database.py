@@ -3,27 +3,23 @@
 `db upgrade` runs the migrations that every start runs anyway, and says
 which revision the database went from and to. `db stats` counts rows per
 table, the space they take, the oldest and newest article and the schema
-revision; it changes nothing (an old database is reported as behind).
+revision (`store.stats`); it changes nothing (an old database is reported
+as behind).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from datetime import datetime
-from pathlib import Path
 from typing import Any
-
-from sqlalchemy import Engine, func, inspect, select, text
 
 from monitor.cli.common import EXIT_OK, settings_of
 from monitor.cli.listing import table
-from monitor.records import iso
 from monitor.store.engine import describe_url, make_engine
-from monitor.store.migrate import current_revision, head_revision, upgrade
-from monitor.store.schema import ArticleRow, Base
+from monitor.store.migrate import upgrade
+from monitor.store.stats import DatabaseStats, database_stats
+from monitor.times import iso
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -75,7 +71,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     engine = make_engine(settings.database, migrate=False)
     try:
-        stats = database_stats(engine)
+        stats = stats_dict(database_stats(engine))
     finally:
         engine.dispose()
     stats["database"] = describe_url(settings.database)
@@ -101,51 +97,22 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def database_stats(engine: Engine) -> dict[str, Any]:
-    """Rows per table (None: table missing), sizes, article dates and revisions."""
-    revision = current_revision(engine)
-    head = head_revision()
+def stats_dict(stats: DatabaseStats) -> dict[str, Any]:
+    """`db stats --format json`, without the database's description."""
     tables: dict[str, dict[str, int | None]] = {}
-    oldest: datetime | None = None
-    newest: datetime | None = None
-    postgres = engine.dialect.name == "postgresql"
-    with engine.connect() as conn:
-        present = set(inspect(conn).get_table_names())
-        for table_ in Base.metadata.sorted_tables:
-            info: dict[str, int | None] = {"rows": None}
-            if table_.name in present:
-                info["rows"] = conn.execute(select(func.count()).select_from(table_)).scalar_one()
-                if postgres:
-                    info["size_bytes"] = conn.execute(
-                        text("SELECT pg_total_relation_size(CAST(:name AS regclass))"), {"name": table_.name}
-                    ).scalar_one()
-            tables[table_.name] = info
-        if "articles" in present:
-            oldest, newest = conn.execute(
-                select(func.min(ArticleRow.first_seen_at), func.max(ArticleRow.first_seen_at))
-            ).one()
-    size: int | None = None
-    if postgres:
-        size = sum(info.get("size_bytes") or 0 for info in tables.values())
-    elif engine.dialect.name == "sqlite":
-        size = _sqlite_size(engine.url.database)
+    for name, info in stats.tables.items():
+        tables[name] = {"rows": info.rows}
+        if info.size_bytes is not None:
+            tables[name]["size_bytes"] = info.size_bytes
     return {
-        "revision": revision,
-        "head": head,
-        "up_to_date": revision == head,
-        "size_bytes": size,
-        "oldest_article": iso(oldest),
-        "newest_article": iso(newest),
+        "revision": stats.revision,
+        "head": stats.head,
+        "up_to_date": stats.up_to_date,
+        "size_bytes": stats.size_bytes,
+        "oldest_article": iso(stats.oldest_article),
+        "newest_article": iso(stats.newest_article),
         "tables": tables,
     }
-
-
-def _sqlite_size(database: str | None) -> int:
-    """The database file with its write-ahead log and shared-memory index."""
-    if not database or database == ":memory:":
-        return 0
-    path = Path(database).expanduser()
-    return sum(os.path.getsize(f"{path}{suffix}") for suffix in ("", "-wal", "-shm") if Path(f"{path}{suffix}").exists())
 
 
 def _human(size: int) -> str:

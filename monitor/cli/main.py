@@ -13,8 +13,6 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from monitor import __version__
 from monitor.cli import database, delivering, feeds, listing, tuning, web
 from monitor.cli.common import (
@@ -27,7 +25,7 @@ from monitor.cli.common import (
 from monitor.cli.logs import FORMATS, make_formatter
 from monitor.config import Settings, find_config, format_duration, redact_url
 from monitor.errors import ConfigError, MonitorError
-from monitor.store.engine import describe_url
+from monitor.store.engine import DatabaseError, describe_url
 
 log = logging.getLogger("monitor")
 
@@ -107,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print_config_error(find_config(args.config), exc)
         return EXIT_CONFIG
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         print(f"error: database: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_FAILURE
     except MonitorError as exc:

@@ -4,6 +4,9 @@ SQLite runs in WAL mode with a busy timeout, and every transaction begins
 `IMMEDIATE`: a deferred transaction that later upgrades to a write fails at
 once with "database is locked" whatever the timeout, so we take the write
 lock up front and let the busy timeout do its job.
+
+The CLI and the web name the engine and the database's errors by this
+module's `Engine` and `DatabaseError`: SQLAlchemy is the store's business.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 
 from monitor.errors import ConfigError
 from monitor.store.migrate import upgrade
@@ -80,3 +84,6 @@ def describe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "(invalid URL)"
+
+
+__all__ = ["DatabaseError", "Engine", "describe_url", "make_engine"]
