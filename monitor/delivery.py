@@ -76,7 +76,13 @@ class SendOutcome:
 
 
 class Dispatcher:
-    """Sends what the outbox holds; safe to call from several threads (one runs at a time)."""
+    """Sends what the outbox holds.
+
+    One `dispatch` at a time in a process: `Service.dispatch` holds the one
+    dispatch lock, which also covers swapping in a new Dispatcher on a
+    reload (a lock of the Dispatcher's own would not). Between processes,
+    the outbox's claims keep a row from being sent twice.
+    """
 
     def __init__(
         self,
@@ -93,7 +99,6 @@ class Dispatcher:
         self.clock = clock
         self.rng = rng
         self.stop = stop
-        self._lock = threading.Lock()
         self._templates = {
             name: template_path(settings, ch.template)
             for name, ch in settings.channels.items()
@@ -103,20 +108,15 @@ class Dispatcher:
     def dispatch(self) -> DispatchSummary:
         """Open due digests and summaries, then send everything due, channel by channel."""
         total = DispatchSummary()
-        if not self._lock.acquire(blocking=False):
-            return total  # another thread is dispatching; it will see our rows
-        try:
-            names = list(self.settings.channels)
-            if len(names) <= 1:
-                results = [self._dispatch_channel(name) for name in names]
-            else:
-                workers = min(MAX_PARALLEL_CHANNELS, len(names))
-                with ThreadPoolExecutor(workers, thread_name_prefix="dispatch") as pool:
-                    results = list(pool.map(self._dispatch_channel, names))
-            for result in results:
-                total.add(result)
-        finally:
-            self._lock.release()
+        names = list(self.settings.channels)
+        if len(names) <= 1:
+            results = [self._dispatch_channel(name) for name in names]
+        else:
+            workers = min(MAX_PARALLEL_CHANNELS, len(names))
+            with ThreadPoolExecutor(workers, thread_name_prefix="dispatch") as pool:
+                results = list(pool.map(self._dispatch_channel, names))
+        for result in results:
+            total.add(result)
         if total.sent or total.failed or total.held or total.messages:
             log.info(
                 "dispatch: sent=%d failed=%d gave_up=%d held=%d digests_or_summaries=%d",
