@@ -12,14 +12,11 @@ from datetime import datetime
 from xml.etree import ElementTree as ET
 
 from monitor.models import HitRecord
+from monitor.times import iso
 from monitor.web.render import highlight
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 TAG_AUTHORITY = "monitor.localhost,2024"
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -48,7 +45,7 @@ def atom_feed(
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
     _sub(feed, "id", feed_id)
     _sub(feed, "title", title)
-    _sub(feed, "updated", _iso(max((h.found_at for h in hits), default=now)))
+    _sub(feed, "updated", iso(max((h.found_at for h in hits), default=now)))
     _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
     _sub(feed, "link", rel="alternate", type="text/html", href=alternate_url)
     author = _sub(feed, "author")
@@ -58,8 +55,8 @@ def atom_feed(
         entry = _sub(feed, "entry")
         _sub(entry, "id", entry_id(hit.id))
         _sub(entry, "title", hit.title or "(untitled)")
-        _sub(entry, "updated", _iso(hit.found_at))
-        _sub(entry, "published", _iso(hit.published))
+        _sub(entry, "updated", iso(hit.found_at))
+        _sub(entry, "published", iso(hit.published))
         _sub(entry, "link", rel="alternate", type="text/html", href=hit.link or hit_url.format(id=hit.id))
         _sub(entry, "category", term=hit.watchlist, label=hit.watchlist)
         source = _sub(entry, "author")

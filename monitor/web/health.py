@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from monitor.times import iso
+
 DB_TIMEOUT = 2.0
 
 
@@ -53,7 +55,7 @@ def decide(h: HealthInput) -> tuple[int, dict[str, Any]]:
         reference = h.last_tick or h.started_at
         if reference is not None:
             age = (h.now - reference).total_seconds()
-            body["last_poll_tick_at"] = _iso(h.last_tick)
+            body["last_poll_tick_at"] = iso(h.last_tick)
             body["last_poll_tick_age_seconds"] = round(age, 3)
             if h.scheduler_running and age > limit:
                 problems.append(f"poll: last tick {age:.0f}s ago (limit {limit:.0f}s)")
@@ -62,14 +64,10 @@ def decide(h: HealthInput) -> tuple[int, dict[str, Any]]:
     else:
         body["mode"] = "serve"
         body["scheduler"] = "not in this process"
-        body["last_poll_at"] = _iso(h.last_poll_at)
+        body["last_poll_at"] = iso(h.last_poll_at)
         body["last_poll_age_seconds"] = (
             round((h.now - h.last_poll_at).total_seconds(), 3) if h.last_poll_at else None
         )
     if problems:
         return 503, {"status": "unhealthy", "reasons": problems, **body}
     return 200, {"status": "ok", **body}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
