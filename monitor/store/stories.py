@@ -183,8 +183,8 @@ def add_keys(session: Session, values: Sequence[tuple[int, int]]) -> None:
     connection = session.connection()
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     statement = f"INSERT INTO {StoryKeyRow.__tablename__} (key, article_id) VALUES ({mark}, {mark})"
-    for start in range(0, len(values), 5000):
-        connection.exec_driver_sql(statement, list(values[start : start + 5000]))
+    for batch in chunks(values, 5000):
+        connection.exec_driver_sql(statement, batch)
 
 
 def merge_stories(session: Session, merges: dict[int, int]) -> None:
