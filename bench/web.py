@@ -35,7 +35,7 @@ from starlette.testclient import TestClient  # noqa: E402  (needs httpx, install
 from monitor.config import Settings  # noqa: E402
 from monitor.store.engine import make_engine  # noqa: E402
 from monitor.web import make_app  # noqa: E402
-from monitor.web.queries import Cursor  # noqa: E402
+from monitor.store.paging import Cursor  # noqa: E402
 
 WORDS = ("cartel violence security agreement border migration election court police market energy "
          "water health school army governor senate trade tariff drought storm").split()

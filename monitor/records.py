@@ -1,19 +1,21 @@
-"""Hits as plain records: what `monitor hits --format json|csv` prints and the API returns.
+"""Records as the CLI prints them and the API returns them: hits, feeds' states, deliveries.
 
-One function builds both, so the CLI and the API give the same records.
+One function builds each (`hit_dict`, `feed_states`, `delivery_dict`), so
+`monitor hits|feeds|deliveries --format json`, the API and the dashboard
+give the same records.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.models import HitRecord, Snippet
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
+from monitor.config import Settings
+from monitor.core.polling import feed_health
+from monitor.models import DeliveryRecord, FeedHealth, HitRecord, Snippet
+from monitor.times import iso
 
 HIT_FIELDS = [
     "id",
@@ -67,3 +69,52 @@ def hit_dict(hit: HitRecord) -> dict[str, Any]:
         for src in hit.sources
     ]
     return out
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """A feed as `monitor feeds` and the dashboard show it: what is stored, its state and why."""
+
+    health: FeedHealth
+    state: str  # ok, failing, quiet, disabled, new, removed
+    reason: str
+    tags: tuple[str, ...]  # from the config (none for a feed no longer in it)
+
+
+def feed_states(stored: Iterable[FeedHealth], settings: Settings, now: datetime) -> list[FeedState]:
+    """The feeds of the config, and those gone from it that still have articles, each with its state.
+
+    A configured feed the daemon has not stored yet is listed as new.
+    """
+    configured = {f.name: f for f in settings.feeds}
+    health = [h for h in stored if h.name in configured or h.articles]
+    known = {h.name for h in health}
+    health += [
+        FeedHealth(f.name, f.url, True, None, None, None, None, 0, 0, None) for f in settings.feeds if f.name not in known
+    ]
+    states = []
+    for h in health:
+        feed = configured.get(h.name)
+        if not h.active:
+            state, reason = "removed", "no longer in the config"
+        else:
+            state, reason = feed_health(
+                disabled_reason=h.disabled_reason,
+                polled=h.last_polled_at is not None,
+                failures=h.consecutive_failures,
+                last_error=h.last_error,
+                last_new_article_at=h.last_new_article_at,
+                first_seen=h.first_seen or now,
+                now=now,
+                quiet_after=settings.quiet_after(feed) if feed else settings.poll.quiet_after,
+            )
+        states.append(FeedState(h, state, reason, tuple(feed.tags) if feed else ()))
+    return states
+
+
+def delivery_dict(record: DeliveryRecord) -> dict[str, Any]:
+    """One outbox row as JSON: `monitor deliveries --format json` and /api/deliveries."""
+    data = asdict(record)
+    for key in ("created_at", "next_attempt_at", "sent_at"):
+        data[key] = iso(data[key])
+    return data

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 from monitor.cli.common import (
@@ -19,9 +17,9 @@ from monitor.cli.common import (
 from monitor.cli.listing import clip, short_time, table
 from monitor.config import Settings
 from monitor.models import HitRecord, Snippet
-from monitor.records import iso
-
-SHOWN_BY_DEFAULT = ("pending", "sending", "failed", "held", "queued", "batched")
+from monitor.records import delivery_dict
+from monitor.store.outbox import UNSENT, Outbox
+from monitor.times import utcnow
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -53,27 +51,19 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    from monitor.store.outbox import Outbox
-
     settings = settings_of(args)
     outbox = Outbox(repository(settings).engine)
     if args.action == "retry":
         if not args.ids and not args.failed:
             print("error: give delivery ids to retry, or --failed for all failed ones", file=sys.stderr)
             return EXIT_CONFIG
-        count = outbox.retry(args.ids, all_failed=args.failed, now=datetime.now(UTC))
+        count = outbox.retry(args.ids, all_failed=args.failed, now=utcnow())
         print(f"re-queued {count} failed deliver{'y' if count == 1 else 'ies'}; the daemon sends them on its next dispatch")
         return EXIT_OK
-    statuses: tuple[str, ...] = ("failed",) if args.failed else () if args.all else SHOWN_BY_DEFAULT
+    statuses: tuple[str, ...] = ("failed",) if args.failed else () if args.all else UNSENT
     rows = outbox.list(statuses=statuses, channel=args.channel, limit=args.limit)
     if args.format == "json":
-        out = []
-        for row in rows:
-            data = asdict(row)
-            for key in ("created_at", "next_attempt_at", "sent_at"):
-                data[key] = iso(data[key])
-            out.append(data)
-        json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
+        json.dump([delivery_dict(row) for row in rows], sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
     table(
@@ -100,7 +90,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def sample_hit() -> HitRecord:
-    now = datetime.now(UTC)
+    now = utcnow()
     return HitRecord(
         id=0,
         watchlist="notify-test",

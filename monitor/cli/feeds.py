@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,10 @@ from monitor.cli.common import (
     settings_of,
 )
 from monitor.cli.listing import clip, short_time, table
-from monitor.config import Settings, find_config, parse_config
-from monitor.core.polling import feed_health
+from monitor.config import find_config, parse_config
 from monitor.errors import ConfigError
-from monitor.models import FeedHealth
-from monitor.records import iso
+from monitor.records import feed_states
+from monitor.times import iso, utcnow
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -65,56 +64,33 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 # --- health ----------------------------------------------------------------------
 
 
-def state_of(h: FeedHealth, settings: Settings, now: datetime) -> tuple[str, str]:
-    if not h.active:
-        return "removed", "no longer in the config"
-    feed = next((f for f in settings.feeds if f.name == h.name), None)
-    quiet_after = settings.quiet_after(feed) if feed else settings.poll.quiet_after
-    return feed_health(
-        disabled_reason=h.disabled_reason,
-        polled=h.last_polled_at is not None,
-        failures=h.consecutive_failures,
-        last_error=h.last_error,
-        last_new_article_at=h.last_new_article_at,
-        first_seen=h.first_seen or now,
-        now=now,
-        quiet_after=quiet_after,
-    )
-
-
 def cmd_health(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    configured = {f.name for f in settings.feeds}
-    health = [h for h in repository(settings).feed_health() if h.name in configured or h.articles]
-    known = {h.name for h in health}
-    for feed in settings.feeds:  # in the config, not seen by the daemon yet
-        if feed.name not in known:
-            health.append(FeedHealth(feed.name, feed.url, True, None, None, None, None, 0, 0, None))
-    now = datetime.now(UTC)
+    states = feed_states(repository(settings).feed_health(), settings, utcnow())
     if args.format == "json":
         out = []
-        for h in health:
-            data = asdict(h)
+        for feed in states:
+            data = asdict(feed.health)
             for key, value in data.items():
                 if isinstance(value, datetime):
                     data[key] = iso(value)
-            data["state"], data["reason"] = state_of(h, settings, now)
+            data["state"], data["reason"] = feed.state, feed.reason
             data["last_success"], data["next_poll"] = data["last_success_at"], data["next_poll_at"]
             out.append(data)
         json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
     rows = []
-    for h in health:
-        state, reason = state_of(h, settings, now)
+    for feed in states:
+        h = feed.health
         rows.append(
             [
                 clip(h.name, 28),
-                state,
+                feed.state,
                 short_time(h.last_success_at),
                 str(h.articles),
-                short_time(h.next_poll_at) if h.active and state != "disabled" else "-",
-                clip(reason, 70),
+                short_time(h.next_poll_at) if h.active and feed.state != "disabled" else "-",
+                clip(feed.reason, 70),
             ]
         )
     table(["feed", "state", "last success", "articles", "next poll", "reason"], rows, sys.stdout)

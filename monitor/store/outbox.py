@@ -16,7 +16,8 @@ from sqlalchemy import Engine, Select, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.models import DeliveryJob, DeliveryRecord, HitRecord, MessageJob, NoticeJob
-from monitor.store.repository import hit_record
+from monitor.store.hits import hit_records
+from monitor.store.paging import Cursor
 from monitor.store.schema import (
     ArticleRow,
     DeliveryRow,
@@ -26,9 +27,11 @@ from monitor.store.schema import (
     MessageRow,
     NoticeRow,
 )
-from monitor.store.stories import with_sources
 
 S = DeliveryStatus
+# What a listing of the outbox shows unless told otherwise: every row not yet sent.
+UNSENT = (S.FAILED, S.PENDING, S.SENDING, S.HELD, S.QUEUED, S.BATCHED)
+STATUSES = (*UNSENT, S.SENT)
 
 
 class Outbox:
@@ -324,27 +327,16 @@ class Outbox:
     # --- inspection and manual retry -------------------------------------------------
 
     def list(
-        self, *, statuses: Sequence[str] = (), channel: str | None = None, limit: int | None = 100
+        self,
+        *,
+        statuses: Sequence[str] = (),
+        channel: str | None = None,
+        cursor: Cursor | None = None,
+        limit: int | None = 100,
     ) -> list[DeliveryRecord]:
-        """Outbox rows, newest first."""
+        """Outbox rows newest first (created_at, id), after `cursor`: `monitor deliveries`, the API and the dashboard."""
         with self._session.begin() as session:
-            query = (
-                select(DeliveryRow, HitRow.watchlist, ArticleRow.title, MessageRow.kind)
-                .join(HitRow, DeliveryRow.hit_id == HitRow.id)
-                .join(ArticleRow, HitRow.article_id == ArticleRow.id)
-                .outerjoin(MessageRow, DeliveryRow.message_id == MessageRow.id)
-                .order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc())
-            )
-            if statuses:
-                query = query.where(DeliveryRow.status.in_(statuses))
-            if channel:
-                query = query.where(DeliveryRow.channel == channel)
-            if limit:
-                query = query.limit(limit)
-            return [
-                delivery_record(row, watchlist, title, kind)
-                for row, watchlist, title, kind in session.execute(query)
-            ]
+            return list_deliveries(session, statuses=statuses, channel=channel, cursor=cursor, limit=limit)
 
     def retry(self, ids: Sequence[int] = (), *, all_failed: bool = False, now: datetime) -> int:
         """Re-queue failed deliveries (by id, or all); returns how many.
@@ -373,11 +365,9 @@ class Outbox:
             return len(rows)
 
     def counts(self) -> dict[str, int]:
+        """Outbox rows per status."""
         with self._session.begin() as session:
-            rows = session.execute(
-                select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
-            )
-            return {status: int(count) for status, count in rows}
+            return delivery_counts(session)
 
 
 def _failure(reason: str, retry_at: datetime | None, done_targets: Iterable[str]) -> dict[str, object]:
@@ -392,6 +382,39 @@ def _failure(reason: str, retry_at: datetime | None, done_targets: Iterable[str]
         values["status"] = S.PENDING
         values["next_attempt_at"] = retry_at
     return values
+
+
+def list_deliveries(
+    session: Session,
+    *,
+    statuses: Sequence[str] = (),
+    channel: str | None = None,
+    cursor: Cursor | None = None,
+    limit: int | None = None,
+) -> list[DeliveryRecord]:
+    """Outbox rows of `statuses` (empty: all) newest first (created_at, id), after `cursor`, at most `limit`."""
+    query = (
+        select(DeliveryRow, HitRow.watchlist, ArticleRow.title, MessageRow.kind)
+        .join(HitRow, DeliveryRow.hit_id == HitRow.id)
+        .join(ArticleRow, HitRow.article_id == ArticleRow.id)
+        .outerjoin(MessageRow, DeliveryRow.message_id == MessageRow.id)
+        .order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc())
+    )
+    if statuses:
+        query = query.where(DeliveryRow.status.in_(list(statuses)))
+    if channel:
+        query = query.where(DeliveryRow.channel == channel)
+    if cursor is not None:
+        query = query.where(cursor.older(DeliveryRow.created_at, DeliveryRow.id))
+    if limit:
+        query = query.limit(limit)
+    return [delivery_record(row, watchlist, title, kind) for row, watchlist, title, kind in session.execute(query)]
+
+
+def delivery_counts(session: Session) -> dict[str, int]:
+    """Outbox rows per status."""
+    rows = session.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status))
+    return {status: int(count) for status, count in rows}
 
 
 def delivery_record(row: DeliveryRow, watchlist: str, title: str, kind: str | None) -> DeliveryRecord:
@@ -420,5 +443,5 @@ def _hits(session: Session, hit_ids: Sequence[int]) -> dict[int, HitRecord]:
         .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
         .where(HitRow.id.in_(list(set(hit_ids))))
     )
-    records = with_sources(session, [hit_record(hit, article, feed) for hit, article, feed in session.execute(query)])
+    records = hit_records(session, [(hit, article, feed) for hit, article, feed in session.execute(query)])
     return {record.id: record for record in records}

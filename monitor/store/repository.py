@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import sessionmaker
 
 from monitor.models import (
@@ -21,14 +21,11 @@ from monitor.models import (
 )
 from monitor.store.entries import EntryStore
 from monitor.store.feeds import FeedStore
+from monitor.store.hits import HitFilter, find_hits, hit_records
 from monitor.store.schema import (
     ArticleRow,
     FeedRow,
-    HitRow,
     StoryKeyRow,
-)
-from monitor.store.stories import (
-    with_sources,
 )
 
 
@@ -61,31 +58,14 @@ class Repository(EntryStore, FeedStore):
         *,
         by_story: bool = True,
     ) -> list[HitRecord]:
-        """Stored hits, newest first, each with its story's sources.
+        """Stored hits, newest first, each with its story's sources (`monitor hits`).
 
         `by_story`: one hit per story and watchlist (its first), the copies
-        shown as its sources.
+        shown as its sources. The same list as the API's (`store.hits`).
         """
         with self._session.begin() as session:
-            query = (
-                select(HitRow, ArticleRow, FeedRow.name)
-                .join(ArticleRow, HitRow.article_id == ArticleRow.id)
-                .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
-                .order_by(HitRow.found_at.desc(), ArticleRow.published_at.desc(), HitRow.id.desc())
-            )
-            if since is not None:
-                query = query.where(HitRow.found_at >= since)
-            if watchlist:
-                query = query.where(HitRow.watchlist == watchlist)
-            if by_story:
-                firsts = select(func.min(HitRow.id)).where(HitRow.story_id.is_not(None)).group_by(
-                    HitRow.story_id, HitRow.watchlist
-                )
-                query = query.where(or_(HitRow.story_id.is_(None), HitRow.id.in_(firsts)))
-            if limit:
-                query = query.limit(limit)
-            records = [hit_record(hit, art, feed) for hit, art, feed in session.execute(query)]
-            return with_sources(session, records)
+            found = find_hits(session, HitFilter(watchlist=watchlist, since=since), by_story=by_story, limit=limit)
+            return hit_records(session, found.rows)
 
     # --- replays ---------------------------------------------------------------
 
@@ -178,23 +158,3 @@ def _stored(article: ArticleRow, feed: str) -> StoredArticle:
         link=article.link,
         published=article.published_at,
     )
-
-
-def hit_record(hit: HitRow, article: ArticleRow, feed: str) -> HitRecord:
-    return HitRecord(
-        id=hit.id,
-        watchlist=hit.watchlist,
-        title=article.title,
-        link=article.link,
-        feed=feed,
-        terms=tuple(hit.terms),
-        snippet=hit.snippet,
-        score=hit.score,
-        published=article.published_at,
-        found_at=hit.found_at,
-        spans=tuple((str(f), int(a), int(b)) for f, a, b in (hit.spans or ())),
-        snippets=tuple(hit.snippets or ()),
-        story_id=hit.story_id,
-    )
-
-

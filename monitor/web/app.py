@@ -2,7 +2,7 @@
 
 Server-rendered (Jinja2, autoescaped) with plain CSS; every page reads
 without JavaScript. Handlers that touch the database are plain functions,
-which Starlette runs in its thread pool. Reads go through `WebStore`; the
+which Starlette runs in its thread pool. Reads go through `store.views.Views`; the
 only writes are a delivery retry and nothing else (the "try it" form only
 reads). See `security` for who may do what.
 """
@@ -24,7 +24,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -42,26 +41,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.config import Settings, parse_duration
 from monitor.core.matcher import ArticleText, Matcher, WatchlistSpec
-from monitor.core.polling import feed_health
 from monitor.core.query import QueryError
 from monitor.metrics import METRICS, Metrics
-from monitor.models import DeliveryRecord, FeedHealth
-from monitor.records import hit_dict
+from monitor.records import delivery_dict, feed_states, hit_dict
 from monitor.runtime import RuntimeStatus
-from monitor.store.engine import make_engine
+from monitor.store.engine import Engine, make_engine
+from monitor.store.hits import HitFilter
+from monitor.store.outbox import STATUSES, UNSENT
+from monitor.store.paging import MAX_ID, MAX_LIMIT, BadCursor, Cursor
+from monitor.store.views import HitEntry, Views
+from monitor.times import iso, utcnow
 from monitor.web import atom, health, render
 from monitor.web.openapi import openapi_document
-from monitor.web.queries import (
-    MAX_ID,
-    MAX_LIMIT,
-    STATUSES,
-    UNSENT,
-    BadCursor,
-    Cursor,
-    HitEntry,
-    HitFilter,
-    WebStore,
-)
 from monitor.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -99,10 +90,6 @@ SECURITY_HEADERS = {
 
 class BadRequest(ValueError):
     """A query parameter that cannot be used; answered with 400 and its message."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- middleware ------------------------------------------------------------------
@@ -226,7 +213,7 @@ def _is_machine_path(path: str) -> bool:
 class _ScrapeCollector(Collector):
     """The process's counters plus gauges read from the database at scrape time."""
 
-    def __init__(self, metrics: Metrics, store: WebStore) -> None:
+    def __init__(self, metrics: Metrics, store: Views) -> None:
         self.metrics = metrics
         self.store = store
 
@@ -254,7 +241,7 @@ class WebApp:
     def __init__(
         self,
         settings: Settings,
-        store: WebStore,
+        store: Views,
         status: RuntimeStatus | None,
         clock: Callable[[], datetime],
         metrics: Metrics,
@@ -277,7 +264,7 @@ class WebApp:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(highlight=render.highlight, when=render.when, iso=render.iso, q=_q)
+        self.env.filters.update(highlight=render.highlight, when=render.when, iso=iso, q=_q)
         self.env.globals.update(bar_chart=render.bar_chart, ago=render.ago, auth=self.guard.enabled)
 
     @property
@@ -510,44 +497,24 @@ class WebApp:
 
     def feed_rows(self) -> list[dict[str, Any]]:
         now = self.clock()
-        configured = {f.name: f for f in self.settings.feeds}
-        health = [h for h in self.store.feed_health() if h.name in configured or h.articles]
-        known = {h.name for h in health}
-        health += [FeedHealth(f.name, f.url, True, None, None, None, None, 0, 0, None) for f in self.settings.feeds if f.name not in known]
         per_day = self.store.articles_per_day(now)
-        rows = []
-        for h in health:
-            feed = configured.get(h.name)
-            if not h.active:
-                state, reason = "removed", "no longer in the config"
-            else:
-                state, reason = feed_health(
-                    disabled_reason=h.disabled_reason,
-                    polled=h.last_polled_at is not None,
-                    failures=h.consecutive_failures,
-                    last_error=h.last_error,
-                    last_new_article_at=h.last_new_article_at,
-                    first_seen=h.first_seen or now,
-                    now=now,
-                    quiet_after=self.settings.quiet_after(feed) if feed else self.settings.poll.quiet_after,
-                )
-            rows.append(
-                {
-                    "name": h.name,
-                    "url": h.url,
-                    "state": state,
-                    "reason": reason,
-                    "last_success": h.last_success_at,
-                    "last_polled": h.last_polled_at,
-                    "last_error": h.last_error,
-                    "last_error_at": h.last_error_at,
-                    "next_poll": h.next_poll_at if state not in ("disabled", "removed") else None,
-                    "articles": h.articles,
-                    "articles_per_day": round(per_day.get(h.name, 0.0), 2),
-                    "tags": list(feed.tags) if feed else [],
-                }
-            )
-        return rows
+        return [
+            {
+                "name": feed.health.name,
+                "url": feed.health.url,
+                "state": feed.state,
+                "reason": feed.reason,
+                "last_success": feed.health.last_success_at,
+                "last_polled": feed.health.last_polled_at,
+                "last_error": feed.health.last_error,
+                "last_error_at": feed.health.last_error_at,
+                "next_poll": feed.health.next_poll_at if feed.state not in ("disabled", "removed") else None,
+                "articles": feed.health.articles,
+                "articles_per_day": round(per_day.get(feed.health.name, 0.0), 2),
+                "tags": list(feed.tags),
+            }
+            for feed in feed_states(self.store.feed_health(), self.settings, now)
+        ]
 
     def watchlist_rows(self) -> list[dict[str, Any]]:
         now = self.clock()
@@ -593,7 +560,7 @@ class WebApp:
         return JSONResponse({"items": items, "next_cursor": result.next_cursor, "note": result.note})
 
     def api_feeds(self, request: Request) -> Response:
-        rows = [{k: render.iso(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in self.feed_rows()]
+        rows = [{k: iso(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in self.feed_rows()]
         return JSONResponse({"items": rows})
 
     def api_watchlists(self, request: Request) -> Response:
@@ -670,14 +637,6 @@ class WebApp:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def delivery_dict(record: DeliveryRecord) -> dict[str, Any]:
-    """One outbox row as JSON: the same record as `monitor deliveries --format json`."""
-    data = asdict(record)
-    for key in ("created_at", "next_attempt_at", "sent_at"):
-        data[key] = render.iso(data[key])
-    return data
-
-
 def _story_json(entry: HitEntry) -> dict[str, Any]:
     return {
         "story_id": entry.story_id,
@@ -722,16 +681,17 @@ def _limit(value: str | None) -> int:
 
 
 def _id_param(value: str | None, name: str) -> int | None:
-    """A row id given as a parameter: digits 0-9, within the database's 64-bit integers."""
+    """A row id given as a parameter: digits 0-9, at most MAX_ID (the ids' column type)."""
     if not value:
         return None
-    if not (value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID):
+    ident = _path_id(value)
+    if ident is None:
         raise BadRequest(f"{name}: expected a number from 0 to {MAX_ID}")
-    return int(value)
+    return ident
 
 
 def _path_id(value: str) -> int | None:
-    """A row id in a path (/hits/ID): None when it names no row (not digits 0-9, or past 64 bits)."""
+    """A row id in a path (/hits/ID): None when it names no row (not digits 0-9, or past MAX_ID)."""
     if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID:
         return int(value)
     return None
@@ -799,7 +759,7 @@ def make_app(
     `current` (the live settings, which reloads replace) are given by `monitor run`;
     `listen` (default `web.listen`) is the address served, whose host is a name it answers to."""
     engine = engine or make_engine(settings.database)
-    store = WebStore(engine)
+    store = Views(engine)
     web = WebApp(settings, store, status, clock, metrics, current)
     routes = [
         Route("/", lambda request: RedirectResponse("/hits", status_code=303)),
@@ -830,4 +790,4 @@ def make_app(
     return app
 
 
-__all__ = ["delivery_dict", "make_app"]
+__all__ = ["make_app"]

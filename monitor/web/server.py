@@ -12,11 +12,11 @@ import threading
 from collections.abc import Callable
 
 import uvicorn
-from sqlalchemy import Engine
 
 from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.runtime import RuntimeStatus
+from monitor.store.engine import Engine
 from monitor.web.app import make_app
 from monitor.web.security import check_listen
 

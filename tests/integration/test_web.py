@@ -174,13 +174,69 @@ def test_api_hits_pages_with_a_cursor_and_filters(seeded: Any) -> None:
         assert client.get("/api/hits", params={"since": "yesterday-ish"}).status_code == 400
 
 
-def test_api_hits_are_the_records_of_monitor_hits_json(seeded: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    settings, engine, _ = seeded
+def add_found_together(engine: Engine, feed_ids: list[int]) -> tuple[list[int], int]:
+    """Hits found at one moment, as one poll finds them, stored newest-published first (so the
+    order stored is not publication order): a second story of three copies (one per feed),
+    each a hit of both watchlists, then an article of no story. Returns the story's hit ids
+    in the order stored, and the lone hit's id."""
+    found = NOW - timedelta(minutes=30)
+    pact = []
+    with engine.begin() as conn:
+        story = conn.execute(
+            insert(StoryRow).returning(StoryRow.id),
+            {"title": "Border security pact", "first_seen_at": found, "last_seen_at": found},
+        ).scalar_one()
+
+        def article(feed_id: int, guid: str, link: str, published: datetime, story_id: int | None) -> int:
+            article_id = conn.execute(
+                insert(ArticleRow).returning(ArticleRow.id),
+                {"feed_id": feed_id, "guid": guid, "link": link, "title": "Cartel truce and security agreement",
+                 "summary": "s", "content": "c", "published_at": published, "first_seen_at": found, "story_id": story_id},
+            ).scalar_one()
+            conn.execute(insert(ArticleSourceRow), {"article_id": article_id, "feed_id": feed_id, "guid": guid,
+                                                     "link": link, "title": "pact", "first_seen_at": found})
+            return int(article_id)
+
+        def hit(article_id: int, watchlist: str, story_id: int | None) -> int:
+            return int(conn.execute(
+                insert(HitRow).returning(HitRow.id),
+                {"article_id": article_id, "watchlist": watchlist, "terms": [watchlist], "snippet": watchlist,
+                 "score": 1.0, "spans": [], "snippets": [], "found_at": found, "story_id": story_id},
+            ).scalar_one())
+
+        for n, feed_id in enumerate(feed_ids):
+            copy = article(feed_id, f"pact{n}", f"https://{('reforma', 'universal', 'wire')[n]}.example/pact",
+                           found - timedelta(hours=n), story)
+            pact += [hit(copy, "cartels", story), hit(copy, "security", story)]
+        lone = hit(article(feed_ids[2], "lone", "https://wire.example/lone", found - timedelta(hours=5), None), "cartels", None)
+    return pact, lone
+
+
+def test_cli_api_and_dashboard_list_the_same_hits_in_the_same_order(
+    seeded: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, engine, ids = seeded
+    pact, lone = add_found_together(engine, ids["feeds"])
+
+    def cli(*extra: str) -> list[dict[str, Any]]:
+        assert main(["hits", "--config", settings.source, "--format", "json", *extra]) == 0
+        return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
     with serving(settings, engine) as client:
-        api = client.get("/api/hits", params={"limit": "200"}).json()["items"]
-    assert main(["hits", "--config", settings.source, "--format", "json"]) == 0
-    cli = json.loads(capsys.readouterr().out)
-    assert sorted(api, key=lambda h: h["id"]) == sorted(cli, key=lambda h: h["id"])
+        for cli_args, params in (((), {}), (("--copies",), {"copies": "1"}), (("--watchlist", "security"), {"watchlist": "security"}),
+                                 (("--watchlist", "cartels", "--copies"), {"watchlist": "cartels", "copies": "1"})):
+            api = client.get("/api/hits", params={"limit": "200", **params}).json()["items"]
+            listed = cli(*cli_args)
+            assert api == listed, cli_args  # the same records in the same order
+            if "copies" not in params:
+                page = client.get("/hits", params=params).text
+                assert [int(i) for i in re.findall(r'<article class="hit" id="hit-(\d+)"', page)] == [h["id"] for h in api]
+    grouped = cli()
+    # One hit per story and watchlist, its first stored; hits found together: the last stored first.
+    assert [h["id"] for h in grouped][1:4] == [lone, pact[1], pact[0]]  # after hit 0, found at NOW
+    assert [h["id"] for h in cli("--copies")][1:8] == [lone, *pact[::-1]]
+    assert {h["watchlist"]: h["also_reported_by"] for h in grouped if h["id"] in pact} == {
+        "cartels": ["El Universal", "Wire"], "security": ["El Universal", "Wire"]}
 
 
 def test_api_stories_feeds_watchlists_deliveries(seeded: Any) -> None:

@@ -13,7 +13,7 @@ updates and leaves with it (three triggers), and the ones with hits are
 indexed on upgrade. An SQLite built without FTS5 skips it (the dashboard's
 search then scans recent hits).
 PostgreSQL: a GIN index on `to_tsvector('simple', title || summary ||
-content)`; queries must use the same expression (`monitor.web.search`).
+content)`; queries must use the same expression (`monitor.store.search`).
 
 Both: an index on hits (watchlist, found_at, id) for the dashboard's
 newest-first pages of one watchlist.

@@ -8,7 +8,8 @@ revision 0003_search.
 
 A search term list is built from the user's words only (no query syntax
 reaches the engine), so any input is a valid search. Without an index
-(`available` false) the caller falls back to a bounded LIKE scan and says so.
+(`available` false) the caller falls back to a bounded LIKE scan and says so
+(`store.hits`).
 """
 
 from __future__ import annotations

@@ -1,112 +1,35 @@
-"""The dashboard's reads: hits (grouped by story), feeds, watchlist counts, the outbox.
+"""The reads the dashboard and the API show: hits (grouped by story), feeds, watchlist counts, the outbox.
 
-Every list is keyset-paginated on its sort key and id (`Cursor`), newest
-first, so a deep page costs what the first one does. Reads go through a
-reader engine (on SQLite one without `BEGIN IMMEDIATE`, so the dashboard
-never waits for the poller's write lock); the one write, a retry, goes
-through `Outbox`.
+The lists are the CLI's: hits come from `store.hits.find_hits` (as `monitor
+hits` does), deliveries from `store.outbox.list_deliveries` (as `monitor
+deliveries` does), feed health from `FeedStore.feed_health` (as `monitor
+feeds` does). Every list is keyset-paginated on its sort key and id
+(`store.paging.Cursor`), newest first, so a deep page costs what the first
+one does. Reads go through a reader engine (on SQLite one without `BEGIN
+IMMEDIATE`, so the dashboard never waits for the poller's write lock); the
+one write, a retry, goes through `Outbox`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import (
-    Engine,
-    Integer,
-    and_,
-    column,
-    create_engine,
-    event,
-    exists,
-    func,
-    not_,
-    or_,
-    select,
-    text,
-)
-from sqlalchemy.orm import Session, aliased, sessionmaker
-from sqlalchemy.sql import Select
+from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.models import DeliveryRecord, FeedHealth, HitRecord, StoredArticle
-from monitor.store.outbox import Outbox, delivery_record
-from monitor.store.repository import Repository, hit_record
-from monitor.store.schema import (
-    ArticleRow,
-    DeliveryRow,
-    DeliveryStatus,
-    FeedRow,
-    HitRow,
-    MessageRow,
-)
-from monitor.store.stories import with_sources
-from monitor.web import search
+from monitor.store import search
+from monitor.store.hits import HitFilter, HitRowTuple, find_hits, hit_records
+from monitor.store.outbox import UNSENT, Outbox, delivery_counts, list_deliveries
+from monitor.store.paging import MAX_LIMIT, Cursor, split_page
+from monitor.store.repository import Repository
+from monitor.store.schema import ArticleRow, DeliveryRow, FeedRow, HitRow
 
 T = TypeVar("T")
-MAX_LIMIT = 200
-# Ids are INTEGER columns: 32-bit on PostgreSQL (and no SQLite database gets past that);
-# a larger id names no row, and the database must not be asked about it.
-MAX_ID = 2**31 - 1
-# Without a search index, a search scans at most this many of the newest hits.
-LIKE_SCAN = 20_000
-UNSENT = (
-    DeliveryStatus.FAILED,
-    DeliveryStatus.PENDING,
-    DeliveryStatus.SENDING,
-    DeliveryStatus.HELD,
-    DeliveryStatus.QUEUED,
-    DeliveryStatus.BATCHED,
-)
-STATUSES = (*UNSENT, DeliveryStatus.SENT)
-
-
-class BadCursor(ValueError):
-    """A cursor that this server did not make."""
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """A position in a newest-first list: the last item's time and id."""
-
-    at: datetime
-    id: int
-
-    def encode(self) -> str:
-        raw = f"{self.at.astimezone(UTC).isoformat()}|{self.id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, value: str | None) -> Cursor | None:
-        if not value:
-            return None
-        try:
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-            at, _, ident = raw.rpartition("|")
-            when = datetime.fromisoformat(at)
-            if when.tzinfo is None:
-                raise ValueError("naive time")
-            ident_value = int(ident)
-            if not 0 <= ident_value <= MAX_ID:
-                raise ValueError("id out of range")
-            return cls(when.astimezone(UTC), ident_value)
-        except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
-            raise BadCursor(f"invalid cursor {value[:40]!r}") from None
-
-
-@dataclass(frozen=True)
-class HitFilter:
-    watchlist: str | None = None
-    feed: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    search: str | None = None
-    story: int | None = None
 
 
 @dataclass(frozen=True)
@@ -169,8 +92,8 @@ def reader_engine(engine: Engine) -> Engine:
     return reader
 
 
-class WebStore:
-    """The dashboard's named reads (and the retry write)."""
+class Views:
+    """The dashboard's and the API's named reads (and the retry write)."""
 
     def __init__(self, engine: Engine, *, search_index: bool | None = None) -> None:
         self.engine = engine
@@ -196,44 +119,13 @@ class WebStore:
     ) -> Page[HitEntry]:
         """Hits newest first (found_at, id), filtered; with `group_stories` one entry per story+watchlist."""
         limit = max(1, min(limit, MAX_LIMIT))
-        query: Select[Any] = (
-            select(HitRow, ArticleRow, FeedRow.name)  # type: ignore[assignment]
-            .join(ArticleRow, HitRow.article_id == ArticleRow.id)
-            .join(FeedRow, ArticleRow.feed_id == FeedRow.id)
-            .order_by(HitRow.found_at.desc(), HitRow.id.desc())
-            .limit(limit + 1)
-        )
-        if cursor is not None:
-            query = query.where(
-                HitRow.found_at <= cursor.at,
-                or_(HitRow.found_at < cursor.at, and_(HitRow.found_at == cursor.at, HitRow.id < cursor.id)),
-            )
-        query, note = self._filtered(query, filters)
-        if group_stories:
-            # One entry per story and watchlist: its first hit, as `monitor hits` shows it.
-            # (`+ 0` and `|| ''` keep SQLite on the story_id index, not a scan of ids or of the watchlist.)
-            older = aliased(HitRow)
-            query = query.where(
-                or_(
-                    HitRow.story_id.is_(None),
-                    not_(
-                        exists(
-                            select(older.id).where(
-                                older.story_id == HitRow.story_id,
-                                older.watchlist.concat("") == HitRow.watchlist,
-                                older.id + 0 < HitRow.id,
-                            )
-                        )
-                    ),
-                )
-            )
         with self._session() as session:
-            rows = list(session.execute(query, self._params(filters)))
-            more = len(rows) > limit
-            rows = rows[:limit]
+            found = find_hits(
+                session, filters, by_story=group_stories, cursor=cursor, limit=limit + 1, search_index=self.search_index
+            )
+            rows, next_cursor = split_page(found.rows, limit, lambda row: Cursor(row[0].found_at, row[0].id))
             entries = self._entries(session, rows, group_stories)
-        next_cursor = Cursor(rows[-1][0].found_at, rows[-1][0].id).encode() if more and rows else None
-        return Page(entries, next_cursor, note)
+        return Page(entries, next_cursor, found.note)
 
     def hit(self, hit_id: int) -> tuple[HitEntry, StoredArticle] | None:
         with self._session() as session:
@@ -246,51 +138,13 @@ class WebStore:
             if row is None:
                 return None
             hit, article, feed = row
-            entry = self._entries(session, [row], group_stories=True)[0]
+            entry = self._entries(session, [(hit, article, feed)], group_stories=True)[0]
             stored = StoredArticle(
                 article.id, feed, article.title, article.summary, article.content, article.link, article.published_at
             )
             return entry, stored
 
-    def _filtered(self, query: Select[Any], filters: HitFilter) -> tuple[Select[Any], str | None]:
-        note = None
-        if filters.watchlist:
-            query = query.where(HitRow.watchlist == filters.watchlist)
-        if filters.feed:
-            query = query.where(FeedRow.name == filters.feed)
-        if filters.since is not None:
-            query = query.where(HitRow.found_at >= filters.since)
-        if filters.until is not None:
-            query = query.where(HitRow.found_at < filters.until)
-        if filters.story is not None:
-            query = query.where(HitRow.story_id == filters.story)
-        terms = search.SearchTerms.parse(filters.search or "")
-        if terms:
-            if self.search_index:
-                ids = text(search.article_ids_clause(self.reader.dialect.name)).columns(column("id", Integer))
-                query = query.where(ArticleRow.id.in_(ids))
-            else:
-                # No index: every word in the title or text, over the newest hits only.
-                newest = select(HitRow.id).order_by(HitRow.found_at.desc(), HitRow.id.desc()).limit(LIKE_SCAN)
-                query = query.where(HitRow.id.in_(newest.scalar_subquery()))
-                for pattern in terms.like_patterns():
-                    query = query.where(
-                        or_(
-                            ArticleRow.title.ilike(pattern),
-                            ArticleRow.summary.ilike(pattern),
-                            ArticleRow.content.ilike(pattern),
-                        )
-                    )
-                note = f"no search index on this database: searched the newest {LIKE_SCAN:,} hits only"
-        return query, note
-
-    def _params(self, filters: HitFilter) -> dict[str, Any]:
-        terms = search.SearchTerms.parse(filters.search or "")
-        if terms and self.search_index:
-            return {"q": search.search_param(terms, self.reader.dialect.name)}
-        return {}
-
-    def _entries(self, session: Session, rows: Sequence[Any], group_stories: bool) -> list[HitEntry]:
+    def _entries(self, session: Session, rows: Sequence[HitRowTuple], group_stories: bool) -> list[HitEntry]:
         if not rows:
             return []
         hit_ids = [hit.id for hit, _, _ in rows]
@@ -311,7 +165,7 @@ class WebStore:
             ):
                 if story_id is not None:
                     copies[(story_id, watchlist)] = int(count)
-        records = with_sources(session, [hit_record(hit, article, feed) for hit, article, feed in rows])
+        records = hit_records(session, rows)
         entries = []
         for (hit, _article, _feed), record in zip(rows, records, strict=True):
             names = []
@@ -419,45 +273,14 @@ class WebStore:
     ) -> Page[DeliveryRecord]:
         """Outbox rows newest first (created_at, id), as `monitor deliveries` lists them."""
         limit = max(1, min(limit, MAX_LIMIT))
-        query = (
-            select(DeliveryRow, HitRow.watchlist, ArticleRow.title, MessageRow.kind)
-            .join(HitRow, DeliveryRow.hit_id == HitRow.id)
-            .join(ArticleRow, HitRow.article_id == ArticleRow.id)
-            .outerjoin(MessageRow, DeliveryRow.message_id == MessageRow.id)
-            .order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc())
-            .limit(limit + 1)
-        )
-        if statuses:
-            query = query.where(DeliveryRow.status.in_(list(statuses)))
-        if channel:
-            query = query.where(DeliveryRow.channel == channel)
-        if cursor is not None:
-            query = query.where(
-                DeliveryRow.created_at <= cursor.at,
-                or_(
-                    DeliveryRow.created_at < cursor.at,
-                    and_(DeliveryRow.created_at == cursor.at, DeliveryRow.id < cursor.id),
-                ),
-            )
         with self._session() as session:
-            rows = list(session.execute(query))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        records = [
-            delivery_record(row, watchlist, title, kind)
-            for row, watchlist, title, kind in rows
-        ]
-        next_cursor = Cursor(rows[-1][0].created_at, rows[-1][0].id).encode() if more and rows else None
+            found = list_deliveries(session, statuses=statuses, channel=channel, cursor=cursor, limit=limit + 1)
+        records, next_cursor = split_page(found, limit, lambda record: Cursor(record.created_at, record.id))
         return Page(records, next_cursor)
 
     def delivery_counts(self) -> dict[str, int]:
         with self._session() as session:
-            return {
-                status: int(count)
-                for status, count in session.execute(
-                    select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
-                )
-            }
+            return delivery_counts(session)
 
     def retry(self, delivery_id: int, now: datetime) -> int:
         """Re-queue one failed delivery (its digest, if it failed in one); how many were re-queued."""
@@ -467,3 +290,6 @@ class WebStore:
         """SELECT 1 on the database (raises if it does not answer)."""
         with self.reader.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+
+__all__ = ["DeliveryState", "FeedArticle", "HitEntry", "Page", "Views", "reader_engine"]
