@@ -22,6 +22,7 @@ from monitor.models import (
 from monitor.store.entries import EntryStore
 from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitFilter, find_hits, hit_records
+from monitor.store.nodes import NodeStore
 from monitor.store.schema import (
     ArticleRow,
     FeedRow,
@@ -29,8 +30,8 @@ from monitor.store.schema import (
 )
 
 
-class Repository(EntryStore, FeedStore):
-    """Every read and write of feeds (`FeedStore`), feed entries (`EntryStore`), articles and hits."""
+class Repository(EntryStore, FeedStore, NodeStore):
+    """Every read and write of feeds (`FeedStore`), feed entries (`EntryStore`), nodes (`NodeStore`), articles and hits."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

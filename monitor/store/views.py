@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.models import DeliveryRecord, FeedHealth, HitRecord, StoredArticle
 from monitor.store import search
 from monitor.store.hits import HitFilter, HitRowTuple, find_hits, hit_records
+from monitor.store.nodes import NodeRecord, leases_held, list_nodes
 from monitor.store.outbox import UNSENT, Outbox, delivery_counts, list_deliveries
 from monitor.store.paging import MAX_LIMIT, Cursor, split_page
 from monitor.store.repository import Repository
@@ -285,6 +286,18 @@ class Views:
     def retry(self, delivery_id: int, now: datetime) -> int:
         """Re-queue one failed delivery (its digest, if it failed in one); how many were re-queued."""
         return self.outbox.retry([delivery_id], now=now)
+
+    # --- nodes ---------------------------------------------------------------
+
+    def nodes(self, now: datetime, heartbeat: float) -> list[NodeRecord]:
+        """The daemons sharing this database, as `monitor status` lists them (`store.nodes`)."""
+        with self._session() as session:
+            return list_nodes(session, now, heartbeat)
+
+    def leases_held(self, node: str, now: datetime) -> int:
+        """Feeds `node` holds an unexpired lease on (`monitor_leases_held`, read at scrape time)."""
+        with self._session() as session:
+            return leases_held(session, node, now)
 
     def ping(self) -> None:
         """SELECT 1 on the database (raises if it does not answer)."""
