@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from monitor import __version__
-from monitor.cli import database, delivering, feeds, listing, tuning, web
+from monitor.cli import database, delivering, feeds, listing, status, tuning, web
 from monitor.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -26,6 +26,7 @@ from monitor.cli.logs import FORMATS, make_formatter
 from monitor.config import Settings, find_config, format_duration, redact_url
 from monitor.errors import ConfigError, MonitorError
 from monitor.store.engine import DatabaseError, describe_url
+from monitor.store.lockfile import DaemonLock, DatabaseInUse, lock_database
 
 log = logging.getLogger("monitor")
 
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     feeds.add_commands(sub, common)
     web.add_commands(sub, common)
     database.add_commands(sub, common)
+    status.add_commands(sub, common)
     return parser
 
 
@@ -104,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         print_config_error(find_config(args.config), exc)
+        return EXIT_CONFIG
+    except DatabaseInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except DatabaseError as exc:
         print(f"error: database: {str(exc).splitlines()[0]}", file=sys.stderr)
@@ -212,12 +217,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     expat_warning = check_expat()
     if expat_warning:
         log.warning("%s", expat_warning)
-    service = Service(settings)
-    log.info("database %s; config %s", describe_url(settings.database), settings.source)
-    try:
-        run_daemon(service, config=settings.source)  # SIGHUP / file changes reload it
-    finally:
-        service.close()
+    with _daemon_lock(settings):  # SQLite: one daemon per database
+        service = Service(settings)
+        log.info("database %s; config %s", describe_url(settings.database), settings.source)
+        try:
+            run_daemon(service, config=settings.source)  # SIGHUP / file changes reload it
+        finally:
+            service.close()
     return EXIT_OK
 
 
@@ -225,9 +231,13 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from monitor.service import Service
 
     settings = settings_of(args)
-    service = Service(settings)
-    summary = service.poll(all_feeds=True)
-    delivered = service.dispatch()
+    with _daemon_lock(settings):  # it writes like a daemon: not beside one on SQLite
+        service = Service(settings)
+        try:
+            summary = service.poll(all_feeds=True)
+            delivered = service.dispatch()
+        finally:
+            service.close()
     log.info(
         "done: feeds ok=%d not_modified=%d failed=%d, new articles=%d, hits=%d, alerts sent=%d failed=%d",
         summary.feeds_ok,
@@ -241,3 +251,11 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _daemon_lock(settings: Settings) -> DaemonLock:
+    """This process's lock on an SQLite database (`store.lockfile`); DatabaseInUse
+    (exit 2, naming the running daemon) when another daemon holds it."""
+    from monitor.node import make_node
+    from monitor.times import utcnow
+
+    now = utcnow()
+    return lock_database(settings.database, make_node(settings, now).name, now)
