@@ -17,7 +17,7 @@ from datetime import datetime
 from monitor import __version__
 from monitor.config import Settings
 
-__all__ = ["NodeIdentity", "config_hash", "make_node"]
+__all__ = ["NodeIdentity", "config_hash", "dashboard_name", "make_node"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,9 @@ def make_node(settings: Settings, now: datetime) -> NodeIdentity:
         config_hash=config_hash(settings),
         started_at=now,
     )
+
+
+def dashboard_name(settings: Settings) -> str:
+    """The name a dashboard-only process (`monitor serve`) gives itself on /healthz:
+    `cluster.node_name`, else `serve HOST:PID` (it is no daemon: it registers no node)."""
+    return settings.cluster.node_name or f"serve {socket.gethostname()}:{os.getpid()}"

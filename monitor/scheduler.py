@@ -21,6 +21,7 @@ from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.core.schedule import cron_trigger
+from monitor.membership import Membership
 from monitor.metrics import METRICS
 from monitor.runtime import RuntimeStatus
 from monitor.service import Service
@@ -44,7 +45,9 @@ class _SkipNoise(logging.Filter):
         return "maximum number of running instances reached" not in record.getMessage()
 
 
-def make_scheduler(service: Service, status: RuntimeStatus | None = None) -> BackgroundScheduler:
+def make_scheduler(
+    service: Service, status: RuntimeStatus | None = None, membership: Membership | None = None
+) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -88,6 +91,15 @@ def make_scheduler(service: Service, status: RuntimeStatus | None = None) -> Bac
         hours=HOUSEKEEPING_HOURS,
         id="housekeeping",
         next_run_time=now + timedelta(seconds=HOUSEKEEPING_FIRST_DELAY_SECONDS),
+    )
+    # This node's heartbeat in the nodes table (`monitor status`); it logs its own failures.
+    beat = service.settings.cluster.heartbeat
+    scheduler.add_job(
+        _safely(service, "heartbeat", (membership or Membership(service)).beat),
+        "interval",
+        seconds=beat,
+        id="heartbeat",
+        next_run_time=now + timedelta(seconds=beat),
     )
     scheduler.add_listener(_observe_lag, EVENT_JOB_SUBMITTED)
     logging.getLogger("apscheduler.scheduler").addFilter(_SkipNoise())
@@ -165,10 +177,14 @@ def run_daemon(
     if service.settings.web.enabled:
         from monitor.web.server import start_in_thread  # late: the web edge is optional
 
-        web = start_in_thread(service.settings, service.repo.engine, status, lambda: service.settings)
-    scheduler = make_scheduler(service, status)
+        web = start_in_thread(
+            service.settings, service.repo.engine, status, lambda: service.settings, node=service.node.name
+        )
+    membership = Membership(service, web.url if web is not None else None)
+    scheduler = make_scheduler(service, status, membership)
     scheduler.start()
     status.scheduler_started()
+    membership.register()
     reloader = None
     if config is not None:
         from monitor.reload import Reloader
@@ -194,6 +210,7 @@ def run_daemon(
             reloader.stop()
         scheduler.shutdown(wait=True)
         status.scheduler_stopped()
+        membership.stopped()
         if web is not None:
             web.stop()
         for sig, handler in previous.items():

@@ -43,10 +43,12 @@ from monitor.config import Settings, parse_duration
 from monitor.core.matcher import ArticleText, Matcher, WatchlistSpec
 from monitor.core.query import QueryError
 from monitor.metrics import METRICS, Metrics
+from monitor.node import dashboard_name
 from monitor.records import delivery_dict, feed_states, hit_dict
 from monitor.runtime import RuntimeStatus
 from monitor.store.engine import Engine, make_engine
 from monitor.store.hits import HitFilter
+from monitor.store.nodes import rolling_change_warning
 from monitor.store.outbox import STATUSES, UNSENT
 from monitor.store.paging import MAX_ID, MAX_LIMIT, BadCursor, Cursor
 from monitor.store.views import HitEntry, Views
@@ -211,13 +213,20 @@ def _is_machine_path(path: str) -> bool:
 
 
 class _ScrapeCollector(Collector):
-    """The process's counters plus gauges read from the database at scrape time."""
+    """The process's counters plus gauges read from the database at scrape time
+    (the outbox, and `monitor_leases_held`: the feeds this node holds a lease on)."""
 
-    def __init__(self, metrics: Metrics, store: Views) -> None:
+    def __init__(self, metrics: Metrics, store: Views, node: str, clock: Callable[[], datetime]) -> None:
         self.metrics = metrics
         self.store = store
+        self.node = node
+        self.clock = clock
 
     def collect(self) -> Iterator[Any]:
+        try:
+            self.metrics.leases_held.set(self.store.leases_held(self.node, self.clock()))
+        except Exception:
+            log.warning("metrics: could not read this node's feed leases", exc_info=True)
         yield from self.metrics.registry.collect()
         try:
             counts = self.store.delivery_counts()
@@ -246,8 +255,11 @@ class WebApp:
         clock: Callable[[], datetime],
         metrics: Metrics,
         current: Callable[[], Settings] | None = None,
+        node: str = "",
     ) -> None:
         self._settings = settings
+        # This process's node name: /healthz says it, /metrics counts its leases.
+        self.node = node
         # Inside `monitor run`: the service's settings, which a reload swaps.
         self._current = current
         self.store = store
@@ -257,7 +269,7 @@ class WebApp:
         self.guard = Guard(settings.web, lambda: self.clock())
         self.try_limiter = RateLimiter(TRY_RATE, 60, TRY_BURST)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_ScrapeCollector(metrics, store))
+        self.registry.register(_ScrapeCollector(metrics, store, node, lambda: self.clock()))
         self.env = Environment(
             loader=PackageLoader("monitor.web", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -621,6 +633,7 @@ class WebApp:
             observed = health.HealthInput(
                 now=self.clock(), database_error=error, in_process=True, scheduler_running=running,
                 last_tick=tick, started_at=started, tick_seconds=self.status.poll_tick_seconds, fetch_deadline=deadline,
+                node=self.node,
             )
         else:
             last = None
@@ -629,12 +642,24 @@ class WebApp:
                     last = await asyncio.wait_for(run_in_threadpool(self.store.last_polled_at), timeout=health.DB_TIMEOUT)
                 except Exception:  # noqa: BLE001 - reported as unknown
                     last = None
-            observed = health.HealthInput(now=self.clock(), database_error=error, in_process=False, last_poll_at=last)
+            observed = health.HealthInput(
+                now=self.clock(), database_error=error, in_process=False, last_poll_at=last, node=self.node
+            )
         code, body = health.decide(observed)
         return JSONResponse(body, status_code=code, headers={"cache-control": "no-store"})
 
     def metrics(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # --- nodes ------------------------------------------------------------------------------
+
+    def nodes_page(self, request: Request) -> Response:
+        """The daemons sharing the database (as `monitor status` lists them)."""
+        nodes = self.store.nodes(self.clock(), self.settings.cluster.heartbeat)
+        return self.page(
+            request, "nodes.html", title="Nodes", nodes=nodes, this_node=self.node,
+            warning=rolling_change_warning(nodes),
+        )
 
 
 def _story_json(entry: HitEntry) -> dict[str, Any]:
@@ -754,13 +779,15 @@ def make_app(
     metrics: Metrics = METRICS,
     current: Callable[[], Settings] | None = None,
     listen: str | None = None,
+    node: str | None = None,
 ) -> Starlette:
     """The web app over `settings`' database (or `engine`); `status` and
     `current` (the live settings, which reloads replace) are given by `monitor run`;
-    `listen` (default `web.listen`) is the address served, whose host is a name it answers to."""
+    `listen` (default `web.listen`) is the address served, whose host is a name it answers to;
+    `node` is this process's node name (default `monitor.node.dashboard_name`)."""
     engine = engine or make_engine(settings.database)
     store = Views(engine)
-    web = WebApp(settings, store, status, clock, metrics, current)
+    web = WebApp(settings, store, status, clock, metrics, current, node or dashboard_name(settings))
     routes = [
         Route("/", lambda request: RedirectResponse("/hits", status_code=303)),
         Route("/hits", web.hits_page),
@@ -772,6 +799,7 @@ def make_app(
         Route("/watchlists/try", web.try_query, methods=["POST"]),
         Route("/deliveries", web.deliveries_page),
         Route("/deliveries/{delivery_id}/retry", web.retry, methods=["POST"]),
+        Route("/nodes", web.nodes_page),
         Route("/login", web.login, methods=["GET", "POST"]),
         Route("/logout", web.logout, methods=["POST"]),
         Route("/healthz", web.healthz),

@@ -33,6 +33,7 @@ class HealthInput:
     tick_seconds: float = 5.0
     fetch_deadline: float = 40.0
     last_poll_at: datetime | None = None
+    node: str | None = None  # this process's node name (`cluster.node_name`, host:pid, or "serve host:pid")
 
 
 def max_tick_age(tick_seconds: float, fetch_deadline: float) -> float:
@@ -42,7 +43,7 @@ def max_tick_age(tick_seconds: float, fetch_deadline: float) -> float:
 def decide(h: HealthInput) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body): 200 with status ok, or 503 with the reasons."""
     problems: list[str] = []
-    body: dict[str, Any] = {"database": "ok" if h.database_error is None else "unreachable"}
+    body: dict[str, Any] = {"node": h.node, "database": "ok" if h.database_error is None else "unreachable"}
     if h.database_error is not None:
         problems.append(f"database: {h.database_error}")
     if h.in_process:

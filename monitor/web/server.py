@@ -8,6 +8,7 @@ print query strings), and our own lines name only the address.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ import uvicorn
 
 from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.node import dashboard_name
 from monitor.runtime import RuntimeStatus
 from monitor.store.engine import Engine
 from monitor.web.app import make_app
@@ -36,10 +38,12 @@ def make_server(
     status: RuntimeStatus | None = None,
     listen: str | None = None,
     current: Callable[[], Settings] | None = None,
+    node: str | None = None,
 ) -> uvicorn.Server:
+    """`node`: the name /healthz gives this process (default: `monitor.node.dashboard_name`)."""
     check_listen(settings.web, listen)
     host, port = split_listen(listen or settings.web.listen)
-    app = make_app(settings, engine=engine, status=status, current=current, listen=listen)
+    app = make_app(settings, engine=engine, status=status, current=current, listen=listen, node=node)
     config = uvicorn.Config(
         app,
         host=host,
@@ -53,8 +57,11 @@ def make_server(
 
 
 def serve(settings: Settings, *, listen: str | None = None) -> None:
-    """`monitor serve`: run until SIGINT/SIGTERM (uvicorn's own handlers stop it cleanly)."""
-    server = make_server(settings, listen=listen)
+    """`monitor serve`: run until SIGINT/SIGTERM (uvicorn's own handlers stop it cleanly).
+
+    A dashboard-only process: /healthz names it `serve HOST:PID` (or `cluster.node_name`).
+    """
+    server = make_server(settings, listen=listen, node=dashboard_name(settings))
     log.info("web dashboard on http://%s:%d/ (no scheduler in this process)", server.config.host, server.config.port)
     try:
         server.run()
@@ -81,13 +88,29 @@ class WebThread:
         log.info("web dashboard on http://%s:%d/", self.server.config.host, self.server.config.port)
         return self
 
+    @property
+    def url(self) -> str:
+        """The dashboard's address as others may reach it (the host's name for an any-address bind)."""
+        host, port = self.server.config.host, self.server.config.port
+        if self.server.started and self.server.servers and self.server.servers[0].sockets:
+            port = self.server.servers[0].sockets[0].getsockname()[1]  # the port bound, for listen port 0
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
 
 def start_in_thread(
-    settings: Settings, engine: Engine, status: RuntimeStatus, current: Callable[[], Settings] | None = None
+    settings: Settings,
+    engine: Engine,
+    status: RuntimeStatus,
+    current: Callable[[], Settings] | None = None,
+    *,
+    node: str | None = None,
 ) -> WebThread:
-    """The server in a thread of `monitor run`; `current` gives the settings after a reload."""
-    return WebThread(make_server(settings, engine=engine, status=status, current=current)).start()
+    """The server in a thread of `monitor run`; `current` gives the settings after a reload,
+    `node` the daemon's node name (for /healthz and `monitor_leases_held`)."""
+    return WebThread(make_server(settings, engine=engine, status=status, current=current, node=node)).start()

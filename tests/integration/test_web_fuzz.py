@@ -58,7 +58,7 @@ QUERY_PARAMS: dict[str, list[str]] = {
     "/api/deliveries": ["status", "channel", "cursor", "limit"],
     "/login": ["next"],
 }
-NO_PARAMS = ["/", "/watchlists", "/api/feeds", "/api/watchlists", "/api/openapi.json", "/healthz", "/metrics",
+NO_PARAMS = ["/", "/watchlists", "/nodes", "/api/feeds", "/api/watchlists", "/api/openapi.json", "/healthz", "/metrics",
              "/feeds/all.atom", "/feeds/cartels.atom"]
 # Path templates: {} is replaced by each hostile value, percent-encoded as one segment.
 PATHS = ["/hits/{}", "/feeds/{}", "/feeds/{}.atom", "/static/{}", "/api/{}", "/{}"]
