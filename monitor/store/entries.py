@@ -50,6 +50,7 @@ from monitor.store.schema import (
 from monitor.store.stories import (
     add_keys,
     alerted_channels,
+    allocate_ids,
     chunks,
     create_stories,
     escalate,
@@ -160,7 +161,7 @@ class FeedTransaction(HitTransaction):
     are seen through `pending`.
     """
 
-    def __init__(self, session: Session, feed: FeedRow, pending: Mapping[int, list[int]]) -> None:
+    def __init__(self, session: Session, feed: FeedRow, pending: PendingKeys) -> None:
         super().__init__(session)
         self.feed = feed
         self._pending = pending
@@ -287,30 +288,33 @@ class FeedTransaction(HitTransaction):
     def _insert_articles(self, new: Sequence[Entry], stories: Sequence[int | None], now: datetime) -> list[int]:
         if not new:
             return []
-        # One multi-row INSERT per feed (RETURNING the ids in order):
-        # an ORM flush per row costs several times more.
-        return list(
-            self.session.scalars(
-                insert(ArticleRow).returning(ArticleRow.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "feed_id": self.feed.id,
-                        "guid": e.guid,
-                        "link": e.article.link,
-                        "canonical_url": e.canonical,
-                        "title": e.article.title,
-                        "summary": e.article.summary,
-                        "content": e.article.content,
-                        "author": e.article.author,
-                        "content_hash": e.fingerprint,
-                        "story_id": story,
-                        "published_at": e.article.published or now,
-                        "first_seen_at": now,
-                    }
-                    for e, story in zip(new, stories, strict=True)
-                ],
-            ).all()
+        # Ids first, then one executemany: INSERT … RETURNING in parameter
+        # order is one statement per row on SQLite.
+        table = cast(Table, ArticleRow.__table__)
+        ids = allocate_ids(self.session, table, len(new))
+        self.session.execute(
+            insert(table),
+            [
+                {
+                    "id": article_id,
+                    "feed_id": self.feed.id,
+                    "guid": e.guid,
+                    "link": e.article.link,
+                    "canonical_url": e.canonical,
+                    "title": e.article.title,
+                    "summary": e.article.summary,
+                    "content": e.article.content,
+                    "author": e.article.author,
+                    "content_hash": e.fingerprint,
+                    "story_id": story,
+                    "published_at": e.article.published or now,
+                    "first_seen_at": now,
+                    "updated_at": None,
+                }
+                for article_id, e, story in zip(ids, new, stories, strict=True)
+            ],
         )
+        return ids
 
     def _apply_updates(self, updates: Sequence[Update], now: datetime) -> None:
         if not updates:
@@ -331,12 +335,62 @@ class FeedTransaction(HitTransaction):
             ).update({ArticleSourceRow.content_hash: e.fingerprint, ArticleSourceRow.title: e.article.title[:1024]})
 
 
+class PendingKeys:
+    """Story keys of articles this process committed but has not written to
+    the index yet, and the lookups that must see them meanwhile.
+
+    SQLite only: its B-tree is cheaper to fill in sorted batches than one
+    feed at a time (a thousand-feed first poll rewrote scattered index pages
+    a thousand times). Bounded: past `limit` keys the owner flushes, so
+    memory does not grow with the size of a cycle (a cold cycle of 50,000
+    articles brings ~900,000 keys). Most keys belong to one article, kept as
+    a plain int; a shared key holds a tuple.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._by_key: dict[int, int | tuple[int, ...]] = {}
+        self.count = 0
+
+    def add(self, article_id: int, keys: Sequence[int]) -> None:
+        by_key = self._by_key
+        for key in keys:
+            had = by_key.get(key)
+            if had is None:
+                by_key[key] = article_id
+            elif isinstance(had, int):
+                by_key[key] = (had, article_id)
+            else:
+                by_key[key] = (*had, article_id)
+        self.count += len(keys)
+
+    def get(self, key: int, default: Sequence[int] = ()) -> Sequence[int]:
+        """The articles waiting with `key` (a `Mapping.get` for `story_lookup`)."""
+        had = self._by_key.get(key)
+        if had is None:
+            return default
+        return (had,) if isinstance(had, int) else had
+
+    @property
+    def full(self) -> bool:
+        return self.count >= self.limit
+
+    def take(self) -> list[tuple[int, int]]:
+        """Every (key, article id) row, sorted; the buffer is emptied."""
+        rows = sorted(
+            (key, article_id)
+            for key, had in self._by_key.items()
+            for article_id in ((had,) if isinstance(had, int) else had)
+        )
+        self._by_key, self.count = {}, 0
+        return rows
+
+
 class EntryStore:
     """Storing feed entries (mixed into `Repository`, which sets the attributes)."""
 
     _session: sessionmaker[Session]
-    _pending_keys: dict[int, list[int]]
-    _pending_rows: list[tuple[int, int]]
+    _pending: PendingKeys
 
     @contextmanager
     def feed_transaction(self, feed_id: int, *, stories: bool) -> Iterator[FeedTransaction]:
@@ -344,18 +398,24 @@ class EntryStore:
 
         `stories`: take the story lock first (PostgreSQL's advisory lock;
         SQLite's writers are serial), so two processes storing copies of one
-        story at once cannot both open it or both alert it.
+        story at once cannot both open it or both alert it. On PostgreSQL the
+        new articles' index keys are written in this transaction, so another
+        daemon sees them the moment it commits; on SQLite (one daemon) they
+        wait in `PendingKeys` and reach the index in sorted batches.
         """
         with self._session.begin() as session:
             if stories:
                 lock_stories(session)
-            tx = FeedTransaction(session, session.get_one(FeedRow, feed_id), self._pending_keys)
+            tx = FeedTransaction(session, session.get_one(FeedRow, feed_id), self._pending)
             yield tx
+            if tx.new_keys and session.get_bind().dialect.name != "sqlite":
+                add_keys(session, sorted((key, article_id) for article_id, keys in tx.new_keys for key in keys))
+                tx.new_keys = []
         # Committed: only now may later feeds of this cycle find the new keys.
         for article_id, keys in tx.new_keys:
-            self._pending_rows.extend((key, article_id) for key in keys)
-            for key in keys:
-                self._pending_keys[key].append(article_id)
+            self._pending.add(article_id, keys)
+        if self._pending.full:
+            self.flush_story_keys()
 
     @contextmanager
     def hit_transaction(self) -> Iterator[HitTransaction]:
@@ -364,11 +424,10 @@ class EntryStore:
             yield HitTransaction(session)
 
     def flush_story_keys(self) -> int:
-        """Write this cycle's story keys to the index, sorted, in one transaction."""
-        if not self._pending_rows:
+        """Write the waiting story keys to the index, sorted, in one transaction."""
+        if not self._pending.count:
             return 0
-        rows, self._pending_rows = sorted(self._pending_rows), []
-        self._pending_keys = defaultdict(list)
+        rows = self._pending.take()
         with self._session.begin() as session:
             add_keys(session, rows)
         return len(rows)
@@ -416,10 +475,13 @@ def _insert_hits(
     """Hit rows and their outbox rows, in the caller's transaction."""
     if not hits:
         return []
-    hit_ids = session.scalars(
-        insert(HitRow).returning(HitRow.id, sort_by_parameter_order=True),
+    hit_table = cast(Table, HitRow.__table__)
+    hit_ids = allocate_ids(session, hit_table, len(hits))
+    session.execute(
+        insert(hit_table),
         [
             {
+                "id": hit_id,
                 "article_id": article_id(h.found.article),
                 "story_id": story_id(h.found.story),
                 "watchlist": h.found.result.watchlist,
@@ -430,9 +492,9 @@ def _insert_hits(
                 "snippets": list(h.found.result.snippets),
                 "found_at": now,
             }
-            for h in hits
+            for hit_id, h in zip(hit_ids, hits, strict=True)
         ],
-    ).all()
+    )
     deliveries: list[dict[str, object]] = []
     out = []
     for hit_id, h in zip(hit_ids, hits, strict=True):

@@ -8,7 +8,6 @@ transaction is open.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -19,7 +18,7 @@ from monitor.models import (
     HitRecord,
     StoredArticle,
 )
-from monitor.store.entries import EntryStore
+from monitor.store.entries import EntryStore, PendingKeys
 from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitFilter, find_hits, hit_records
 from monitor.store.nodes import NodeStore
@@ -36,12 +35,8 @@ class Repository(EntryStore, FeedStore, NodeStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
-        # Story keys of articles committed in this poll cycle, written to the
-        # index together (sorted) by `flush_story_keys` at the cycle's end:
-        # written per feed, a thousand-feed first poll rewrote the index's
-        # scattered pages a thousand times. Lookups see them meanwhile.
-        self._pending_keys: dict[int, list[int]] = defaultdict(list)
-        self._pending_rows: list[tuple[int, int]] = []
+        # Story keys committed but not yet in the index (SQLite; see PendingKeys).
+        self._pending = PendingKeys()
 
     # --- feeds -------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.orm import Session
@@ -55,8 +55,14 @@ def lock_stories(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
 
 
+class WaitingKeys(Protocol):
+    """Index keys committed but not yet written (`store.entries.PendingKeys`)."""
+
+    def get(self, key: int, default: Sequence[int] = (), /) -> Sequence[int]: ...
+
+
 def story_lookup(
-    session: Session, keys: set[int], since: datetime, pending: Mapping[int, list[int]] | None = None
+    session: Session, keys: set[int], since: datetime, pending: WaitingKeys | None = None
 ) -> StoryLookup:
     """Recent stored articles sharing `keys`, and those of them that are candidates.
 
@@ -69,7 +75,7 @@ def story_lookup(
 
 
 def _buckets(
-    session: Session, keys: set[int], since: datetime, pending: Mapping[int, list[int]]
+    session: Session, keys: set[int], since: datetime, pending: WaitingKeys | Mapping[int, Sequence[int]]
 ) -> dict[int, list[int]]:
     """Recent articles per index key, a few per story, hot (boilerplate) keys left out.
 
@@ -150,27 +156,43 @@ def _stored_candidates(session: Session, article_ids: set[int]) -> dict[int, Can
     }
 
 
-def create_stories(session: Session, titles: Sequence[str], now: datetime) -> list[int]:
-    """New story rows; their ids are allocated here, under the story lock.
+def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
+    """`count` new primary keys for `table`, allocated in the caller's transaction.
 
-    (SQLite's write lock, PostgreSQL's advisory lock: see `lock_stories`.)
-    A plain executemany then does, where INSERT … RETURNING in parameter
-    order would cost one statement per row.
+    So rows can go in by a plain executemany instead of INSERT … RETURNING
+    in parameter order, which SQLite runs as one statement per row.
+    PostgreSQL: from the table's sequence (`nextval` over a series; safe
+    with any number of writers). SQLite: max(id) + 1 onwards, safe because
+    every transaction holds the database's write lock (BEGIN IMMEDIATE).
     """
+    if count <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return list(
+            session.scalars(
+                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+                {"table": table.name, "n": count},
+            )
+        )
+    # A bare max() over the primary key: SQLite answers it from the B-tree's
+    # last entry (wrapped in coalesce() it scans the table).
+    first = int(session.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(first, first + count))
+
+
+def create_stories(session: Session, titles: Sequence[str], now: datetime) -> list[int]:
+    """New story rows; their ids allocated up front (see `allocate_ids`)."""
     if not titles:
         return []
-    first = int(session.scalar(select(func.coalesce(func.max(StoryRow.id), 0))) or 0) + 1
-    ids = list(range(first, first + len(titles)))
+    table = cast(Table, StoryRow.__table__)
+    ids = allocate_ids(session, table, len(titles))
     session.execute(
-        insert(cast(Table, StoryRow.__table__)),
+        insert(table),
         [
             {"id": story_id, "title": title[:1024], "first_seen_at": now, "last_seen_at": now}
             for story_id, title in zip(ids, titles, strict=True)
         ],
     )
-    if session.get_bind().dialect.name == "postgresql":
-        # Keep the serial in step, for anything that inserts without an id.
-        session.execute(text("SELECT setval(pg_get_serial_sequence('stories', 'id'), :last)"), {"last": ids[-1]})
     return ids
 
 
