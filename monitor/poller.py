@@ -46,14 +46,27 @@ log = logging.getLogger(__name__)
 
 # 304s recorded together, this many at a time.
 UNCHANGED_BATCH = 200
+# A lease lasts the fetches of its batch (poll.deadline per round of
+# poll.concurrency) and this much more for parsing and storing.
+LEASE_MARGIN = 60.0
 
 
 class PollStore(FeedTransactions, Protocol):
     """What the poller reads and writes (`store.repository.Repository`)."""
 
-    def due_feeds(self, now: datetime, limit: int | None = None) -> list[FeedRequest]: ...
+    def claim_due(
+        self,
+        node: str,
+        now: datetime,
+        lease: float,
+        *,
+        limit: int | None = None,
+        every: bool = False,
+        after: int = 0,
+        skip: Sequence[int] = (),
+    ) -> tuple[list[FeedRequest], int]: ...
 
-    def active_feeds(self) -> list[FeedRequest]: ...
+    def release_leases(self, node: str, feed_ids: Sequence[int] | None = None) -> int: ...
 
     def move_feed(self, feed_id: int, url: str) -> None: ...
 
@@ -117,6 +130,8 @@ class Poller:
         stop: threading.Event,
         echo: Callable[[str], None],
         fetcher: Fetcher | None = None,
+        node: str = "local",
+        claim_batch: int | None = None,
     ) -> None:
         self.settings = settings
         self.repo = repo
@@ -126,6 +141,8 @@ class Poller:
         self.rng = rng
         self.stop = stop
         self.echo = echo
+        self.node = node
+        self.claim_batch = claim_batch
         poll = settings.poll
         self.fetcher = fetcher or Fetcher(fetch_settings(settings))
         self.workers = poll.parse_workers if poll.parse_workers is not None else (os.cpu_count() or 1)
@@ -136,18 +153,57 @@ class Poller:
         self.fetcher.close()
 
     def poll(self, *, all_feeds: bool = False) -> PollSummary:
-        """Poll the due feeds (or every enabled feed) once; returns the counts."""
+        """Poll the due feeds (or every enabled feed) once; returns the counts.
+
+        Feeds are leased to this node a batch at a time (`claim_batch`; None:
+        every due feed at once) and each lease ends in the transaction that
+        records the feed's result, so daemons sharing a database never poll
+        one feed twice for one due time. A feed this node's config does not
+        name (another node's newer config) is handed back unpolled.
+        """
         started = time.monotonic()
-        now = self.clock()
-        requests = self.repo.active_feeds() if all_feeds else self.repo.due_feeds(now)
-        requests = [r for r in requests if r.name in self._feeds]
         summary = PollSummary()
-        if not requests:
-            return summary
+        foreign: set[int] = set()
+        after = 0
         try:
-            self._run(requests, summary)
+            while not self.stop.is_set():
+                batch = self.claim_batch
+                rounds = 1 + (batch or 10_000) // max(self.settings.poll.concurrency, 1)
+                lease = self.fetcher.settings.deadline * rounds
+                claimed, taken = self.repo.claim_due(
+                    self.node,
+                    self.clock(),
+                    lease + LEASE_MARGIN,
+                    limit=batch,
+                    every=all_feeds,
+                    after=after,
+                    skip=sorted(foreign),
+                )
+                if not claimed:
+                    break
+                after = max(r.feed_id for r in claimed)
+                if taken:
+                    METRICS.leases_taken_over.inc(taken)
+                    log.warning("took over %d feeds whose lease of another node had expired", taken)
+                mine = [r for r in claimed if r.name in self._feeds]
+                others = [r.feed_id for r in claimed if r.name not in self._feeds]
+                if others:
+                    foreign.update(others)
+                    self.repo.release_leases(self.node, others)
+                if mine:
+                    self._run(mine, summary)
+                if batch is None:
+                    break
         finally:
             self._flush_story_keys()
+            # Feeds claimed but not recorded (stopping mid-batch, or their
+            # result could not be written) are handed back for the next tick.
+            try:
+                self.repo.release_leases(self.node)
+            except Exception:
+                log.exception("could not hand back this node's leases; they expire by themselves")
+        if not summary.feeds:
+            return summary
         summary.seconds = time.monotonic() - started
         log.info(
             "poll cycle: feeds=%d ok=%d not_modified=%d failed=%d new_articles=%d hits=%d (%.1fs)",

@@ -30,7 +30,7 @@ from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 from monitor.store.retention import Retention, RetentionResult, describe
 from monitor.times import utcnow
-from monitor.wiring import feed_tags, make_matcher, make_router
+from monitor.wiring import claim_batch, feed_tags, make_matcher, make_router
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,12 @@ class Service:
         self.outbox = Outbox(self.repo.engine)
         self.dispatcher = self._make_dispatcher(settings)
         self.poller = self._make_poller(settings, self.matcher, self.route)
-        self.repo.sync_feeds(
-            [FeedSpec(f.name, f.url) for f in settings.feeds], self.clock()
-        )
+        self.repo.sync_feeds([FeedSpec(f.name, f.url) for f in settings.feeds], self.clock())
+        if self.repo.engine.dialect.name == "sqlite":
+            # One daemon per SQLite database: any lease left is a dead process's.
+            self.repo.clear_leases()
+        else:  # a node restarted under its configured name takes up its work at once
+            self.repo.release_leases(self.node.name)
         if settings.dedup.enabled:
             # Keys of a cycle cut short (a kill) never reached the index.
             window = timedelta(seconds=settings.dedup.window)
@@ -93,6 +96,8 @@ class Service:
             rng=self.rng,
             stop=self.stop,
             echo=self.echo,
+            node=self.node.name,
+            claim_batch=claim_batch(settings, self.repo.engine.dialect.name),
         )
 
     def _make_dispatcher(self, settings: Settings) -> Dispatcher:
@@ -137,8 +142,12 @@ class Service:
             return self.poller.poll(all_feeds=all_feeds)
 
     def close(self) -> None:
-        """Release the HTTP client and its connections."""
+        """Release the HTTP client and its connections, and this node's feed leases."""
         self.poller.close()
+        try:
+            self.repo.release_leases(self.node.name)
+        except Exception:  # the database may be gone; the leases then expire
+            log.warning("could not hand back this node's feed leases; they expire by themselves", exc_info=True)
 
     # --- delivery ----------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from monitor.store.schema import DeliveryStatus
 
 __all__ = [
     "Routing",
+    "claim_batch",
     "entity_specs",
     "feed_tags",
     "fetch_settings",
@@ -97,6 +98,15 @@ def make_router(settings: Settings, *, notify: bool = True) -> Routing:
     """The routing of `settings`; with `notify` False, hits are stored and nothing is queued."""
     channels_of = {w.name: tuple(w.channels) for w in settings.watchlists} if notify else {}
     return Routing(dict(settings.channels), channels_of, story_policy(settings))
+
+
+def claim_batch(settings: Settings, dialect: str) -> int | None:
+    """Feeds a daemon leases at a time: `cluster.claim_batch`, else on
+    PostgreSQL four rounds of `poll.concurrency` (so several daemons share a
+    large due batch), on SQLite every due feed at once (one daemon)."""
+    if settings.cluster.claim_batch:
+        return settings.cluster.claim_batch
+    return 4 * max(settings.poll.concurrency, 1) if dialect == "postgresql" else None
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:

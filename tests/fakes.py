@@ -81,17 +81,33 @@ class FakeFeedStore:
             for i, (name, url) in enumerate(feeds.items(), start=1)
         }
         self.notices: list[Notice] = []
+        self.claims: list[tuple[str, float]] = []
         self.moves: list[tuple[int, str]] = []
 
     def by_name(self, name: str) -> FeedRecord:
         return next(f for f in self.feeds.values() if f.request.name == name)
 
-    def due_feeds(self, now: datetime, limit: int | None = None) -> list[FeedRequest]:
-        return [
-            f.request
-            for f in self.feeds.values()
-            if not f.disabled and (f.next_poll_at is None or f.next_poll_at <= now)
-        ][:limit]
+    def claim_due(
+        self,
+        node: str,
+        now: datetime,
+        lease: float,
+        *,
+        limit: int | None = None,
+        every: bool = False,
+        after: int = 0,
+        skip: Sequence[int] = (),
+    ) -> tuple[list[FeedRequest], int]:
+        self.claims.append((node, lease))
+        ready = [
+            f
+            for i, f in self.feeds.items()
+            if not f.disabled and i not in skip and (i > after if every else f.next_poll_at is None or f.next_poll_at <= now)
+        ]
+        return [f.request for f in ready][:limit], 0
+
+    def release_leases(self, node: str, feed_ids: Sequence[int] | None = None) -> int:
+        return 0
 
     def active_feeds(self) -> list[FeedRequest]:
         return [f.request for f in self.feeds.values() if not f.disabled]

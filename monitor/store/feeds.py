@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.polling import Decision
@@ -30,33 +32,113 @@ class FeedStore:
 
     _session: sessionmaker  # type: ignore[type-arg]
 
-    def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> dict[str, int]:
+    def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime, *, deactivate: bool = True) -> dict[str, int]:
         """Make the feed rows match the configuration; returns name → id.
 
-        Feeds no longer configured are kept (with their articles) but marked
-        inactive. A feed whose configured URL changed starts afresh from the
-        new URL (validators cleared, re-enabled if it was disabled); one whose
-        configured URL is unchanged keeps where a permanent redirect took it.
+        New feeds are inserted with ON CONFLICT DO NOTHING, so any number of
+        daemons starting at once with the same config all succeed. A feed
+        whose configured URL changed starts afresh from the new URL
+        (validators cleared, re-enabled if it was disabled); one whose
+        configured URL is unchanged keeps where a permanent redirect took it
+        (the last daemon to sync a changed URL wins: they all read one file).
+        With `deactivate`, feeds no longer configured are kept (with their
+        articles) but marked inactive; the caller passes False while other
+        daemons run another config (a rolling change: a feed only the newer
+        config names must not be switched off by an older one).
         """
         with self._session.begin() as session:
+            if feeds:
+                session.execute(
+                    _insert_ignoring(session, FeedRow).values(
+                        [
+                            {"name": f.name, "url": f.url, "config_url": f.url, "created_at": now, "active": True}
+                            for f in feeds
+                        ]
+                    )
+                )
             rows = {row.name: row for row in session.scalars(select(FeedRow))}
             wanted = {feed.name for feed in feeds}
             for feed in feeds:
-                row = rows.get(feed.name)
-                if row is None:
-                    row = FeedRow(name=feed.name, url=feed.url, config_url=feed.url, created_at=now, active=True)
-                    session.add(row)
-                    rows[feed.name] = row
-                elif (row.config_url or row.url) != feed.url:
+                row = rows[feed.name]
+                if (row.config_url or row.url) != feed.url:
                     row.url, row.config_url, row.etag, row.last_modified = feed.url, feed.url, None, None
                     row.consecutive_failures, row.next_poll_at, row.failing_since = 0, None, None
                     row.disabled_reason, row.unchanged_polls = None, 0
-                row.active = True
-            for name, row in rows.items():
-                if name not in wanted:
-                    row.active = False
+                if not row.active:
+                    row.active = True
+            if deactivate:
+                for name, row in rows.items():
+                    if name not in wanted and row.active:
+                        row.active = False
             session.flush()
             return {name: row.id for name, row in rows.items() if name in wanted}
+
+    def claim_due(
+        self,
+        node: str,
+        now: datetime,
+        lease: float,
+        *,
+        limit: int | None = None,
+        every: bool = False,
+        after: int = 0,
+        skip: Sequence[int] = (),
+    ) -> tuple[list[FeedRequest], int]:
+        """Lease due feeds (or, with `every`, all active ones with ids past
+        `after`, in id order) to `node` until `now + lease`.
+
+        Returns the leased feeds and how many of them were taken over from
+        a node whose lease had expired. A feed under a live lease is skipped,
+        this node's own included (a feed whose result could not be recorded
+        keeps its lease, so a cycle does not claim it again and again); on PostgreSQL rows another daemon is
+        claiming at this moment are skipped too (FOR UPDATE SKIP LOCKED), so
+        two daemons never lease one feed. SQLite has one daemon (its writers
+        are serial anyway). `skip`: feed ids this node will not poll (not in
+        its config).
+        """
+        with self._session.begin() as session:
+            query = (
+                select(FeedRow)
+                .where(FeedRow.active.is_(True), FeedRow.disabled_reason.is_(None))
+                .where(or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now))
+            )
+            if every:
+                query = query.where(FeedRow.id > after).order_by(FeedRow.id)
+            else:
+                query = query.where(or_(FeedRow.next_poll_at.is_(None), FeedRow.next_poll_at <= now)).order_by(
+                    FeedRow.next_poll_at.is_not(None), FeedRow.next_poll_at, FeedRow.id
+                )
+            if skip:
+                query = query.where(FeedRow.id.not_in(list(skip)))
+            if limit:
+                query = query.limit(limit)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=FeedRow)
+            rows = list(session.scalars(query))
+            until = now + timedelta(seconds=lease)
+            taken = 0
+            for row in rows:
+                if row.lease_owner not in (None, node):
+                    taken += 1
+                row.lease_owner, row.lease_until = node, until
+            return [_request(row) for row in rows], taken
+
+    def release_leases(self, node: str, feed_ids: Sequence[int] | None = None) -> int:
+        """Give back `node`'s leases (of `feed_ids`, or all): feeds it claimed
+        and will not poll (stopping, or not in its config)."""
+        with self._session.begin() as session:
+            query = update(FeedRow).where(FeedRow.lease_owner == node)
+            if feed_ids is not None:
+                if not feed_ids:
+                    return 0
+                query = query.where(FeedRow.id.in_(list(feed_ids)))
+            result = session.execute(query.values(lease_owner=None, lease_until=None))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def clear_leases(self) -> None:
+        """Drop every lease (SQLite at start: one daemon, so any lease is a dead process's)."""
+        with self._session.begin() as session:
+            session.execute(update(FeedRow).where(FeedRow.lease_owner.is_not(None)).values(lease_owner=None, lease_until=None))
 
     def due_feeds(self, now: datetime, limit: int | None = None) -> list[FeedRequest]:
         """Active feeds whose next poll time has come (never-polled ones first)."""
@@ -132,6 +214,8 @@ class FeedStore:
                         "unchanged_polls": decision.unchanged_polls,
                         "interval_seconds": decision.interval,
                         "next_poll_at": decision.next_poll_at,
+                        "lease_owner": None,
+                        "lease_until": None,
                     }
                     for feed_id, decision in updates
                 ],
@@ -197,6 +281,8 @@ def _request(row: FeedRow) -> FeedRequest:
 
 
 def _apply(row: FeedRow, decision: Decision) -> None:
+    """A poll's outcome on its feed row; the poller's lease ends with it."""
+    row.lease_owner = row.lease_until = None
     row.consecutive_failures = decision.failures
     row.failing_since = decision.failing_since
     row.unchanged_polls = decision.unchanged_polls
@@ -212,14 +298,10 @@ def mark_success(row: FeedRow, now: datetime, decision: Decision) -> None:
 
 def queue_notice(session: Session, notice: Notice, now: datetime) -> bool:
     """Queue a notice in the caller's transaction, unless its event is queued
-    already (same channel and key); True when queued."""
-    exists = session.scalar(
-        select(NoticeRow.id).where(NoticeRow.channel == notice.channel, NoticeRow.key == notice.key)
-    )
-    if exists is not None:
-        return False
-    session.add(
-        NoticeRow(
+    already (same channel and key: INSERT … ON CONFLICT DO NOTHING, so two
+    daemons recording one event queue it once); True when queued."""
+    result = session.execute(
+        _insert_ignoring(session, NoticeRow).values(
             channel=notice.channel,
             key=notice.key[:200],
             subject=notice.subject,
@@ -231,4 +313,12 @@ def queue_notice(session: Session, notice: Notice, now: datetime) -> bool:
             created_at=now,
         )
     )
-    return True
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _insert_ignoring(session: Session, row_type: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for the session's database."""
+    table = cast(Table, row_type.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()

@@ -1,0 +1,108 @@
+"""Feed leases on the real databases: daemons sharing one database never
+lease one feed twice, an expired lease is taken over, a recorded result ends
+the lease, and config sync is safe when every daemon starts at once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.core.polling import Decision
+from monitor.store.engine import make_engine
+from monitor.store.feeds import FeedSpec
+from monitor.store.repository import Repository
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+FEEDS = [FeedSpec(f"feed {i}", f"http://127.0.0.1:9/{i}.xml") for i in range(40)]
+
+
+@pytest.fixture
+def repos(database_url):
+    engines = [make_engine(database_url) for _ in range(3)]
+    repos = [Repository(engine) for engine in engines]
+    repos[0].sync_feeds(FEEDS, NOW)
+    yield repos
+    for engine in engines:
+        engine.dispose()
+
+
+def test_daemons_claiming_at_once_get_disjoint_feeds(repos, database_url) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("one daemon per SQLite database (refused at start)")
+    claimed: dict[str, list[int]] = {}
+    barrier = threading.Barrier(3)
+
+    def claim(node: str, repo: Repository) -> None:
+        barrier.wait()
+        got: list[int] = []
+        while True:
+            batch, _ = repo.claim_due(node, NOW, 120, limit=4)
+            if not batch:
+                break
+            got.extend(r.feed_id for r in batch)
+        claimed[node] = got
+
+    threads = [threading.Thread(target=claim, args=(f"node{i}", repo)) for i, repo in enumerate(repos)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    every = [feed for got in claimed.values() for feed in got]
+    assert len(every) == len(FEEDS) == len(set(every))
+
+
+def test_a_lease_blocks_others_until_it_expires_then_is_taken_over(repos) -> None:
+    a, b = repos[0], repos[1]
+    mine, taken = a.claim_due("a", NOW, 60, limit=10)
+    assert len(mine) == 10 and taken == 0
+    rest, _ = b.claim_due("b", NOW + timedelta(seconds=30), 60)
+    assert {r.feed_id for r in rest}.isdisjoint(r.feed_id for r in mine) and len(rest) == 30
+    later, taken = b.claim_due("b", NOW + timedelta(seconds=61), 60)
+    # a's expired leases are taken over; b's own (until 90 s) are still live
+    assert sorted(r.feed_id for r in later) == sorted(r.feed_id for r in mine) and taken == 10
+
+
+def test_recording_a_result_ends_the_lease_and_release_gives_back_the_rest(repos) -> None:
+    a, b = repos[0], repos[1]
+    mine, _ = a.claim_due("a", NOW, 600, limit=3)
+    decision = Decision(NOW + timedelta(minutes=15), 900, 0, 0, None)
+    a.record_failure(mine[0].feed_id, "HTTP 500", NOW, Decision(NOW + timedelta(minutes=1), 60, 1, 0, NOW))
+    a.record_not_modified_many([(mine[1].feed_id, decision)], NOW)
+    assert a.release_leases("a") == 1  # the third, never recorded
+    again, _ = b.claim_due("b", NOW + timedelta(minutes=2), 600)
+    ids = {r.feed_id for r in again}
+    assert mine[0].feed_id in ids  # failed: due again after its retry time, lease gone
+    assert mine[1].feed_id not in ids  # 304: not due for 15 minutes
+    assert mine[2].feed_id in ids
+
+
+def test_every_daemon_syncing_the_config_at_once_succeeds(repos, database_url) -> None:
+    more = [*FEEDS, *(FeedSpec(f"new {i}", f"http://127.0.0.1:9/n{i}.xml") for i in range(20))]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def sync(repo: Repository) -> None:
+        barrier.wait()
+        try:
+            repo.sync_feeds(more, NOW)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sync, args=(repo,)) for repo in repos]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(repos[0].active_feeds()) == 60
+
+
+def test_an_older_config_does_not_switch_off_a_feed_a_newer_one_added(repos) -> None:
+    a, b = repos[0], repos[1]
+    a.sync_feeds([*FEEDS, FeedSpec("only new", "http://127.0.0.1:9/new.xml")], NOW)
+    b.sync_feeds(FEEDS, NOW, deactivate=False)  # the old config, while versions differ
+    assert "only new" in {r.name for r in a.active_feeds()}
+    b.sync_feeds(FEEDS, NOW)  # every node on the old config again
+    assert "only new" not in {r.name for r in a.active_feeds()}
