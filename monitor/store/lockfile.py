@@ -21,7 +21,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote
 
 from sqlalchemy import create_engine, select
@@ -56,7 +56,7 @@ class DaemonLock:
             os.close(self.fd)  # closing the file drops the flock
             self.fd = None
 
-    def __enter__(self) -> DaemonLock:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -164,7 +164,7 @@ def _holder_row(url: str, holder: dict[str, Any]) -> NodeRow | None:
 def _shown_time(value: str) -> str:
     """2026-12-04T15:00:12Z → 2026-12-04 15:00 UTC."""
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(value)
     except ValueError:
         return value
     if when.tzinfo is not None:
