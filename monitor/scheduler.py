@@ -86,7 +86,7 @@ def make_scheduler(
     )
     schedule_digests(scheduler, service)
     scheduler.add_job(
-        _safely(service, "housekeeping", service.housekeeping),
+        _safely(service, "housekeeping", lambda: service.housekeeping(every=HOUSEKEEPING_HOURS * 3600)),
         "interval",
         hours=HOUSEKEEPING_HOURS,
         id="housekeeping",
@@ -147,7 +147,7 @@ def _safely(service: Service, name: str, job: object) -> object:
             return
         try:
             job()  # type: ignore[operator]
-        except Exception:  # noqa: BLE001 - a job error must not end the daemon
+        except Exception:
             log.exception("%s job failed; will run again on its next tick", name)
 
     run.__name__ = f"{name}_job"

@@ -73,7 +73,7 @@ class Service:
         self.outbox = Outbox(self.repo.engine)
         self.dispatcher = self._make_dispatcher(settings)
         self.poller = self._make_poller(settings, self.matcher, self.route)
-        self.repo.sync_feeds([FeedSpec(f.name, f.url) for f in settings.feeds], self.clock())
+        self._sync_feeds(settings)
         if self.repo.engine.dialect.name == "sqlite":
             # One daemon per SQLite database: any lease left is a dead process's.
             self.repo.clear_leases()
@@ -85,6 +85,25 @@ class Service:
             indexed = self.repo.index_missing_story_keys(self.clock() - window)
             if indexed:
                 log.info("story index: indexed %d recent articles whose keys were missing", indexed)
+
+    def _sync_feeds(self, settings: Settings, hash_: str | None = None) -> None:
+        """Feed rows from `settings`. Feeds the config no longer names are
+        switched off only when no other live node runs another config: during
+        a rolling change a feed that only the newer config names stays on
+        (each node polls only the feeds its own config names)."""
+        now = self.clock()
+        mine = hash_ or self.node.config_hash
+        others = [
+            n
+            for n in self.repo.nodes(now, settings.cluster.heartbeat)
+            if n.state == "alive" and n.name != self.node.name and n.config_hash != mine
+        ]
+        if others:
+            log.info(
+                "feeds: %d other node(s) run another config; feeds this config drops stay active until they match",
+                len(others),
+            )
+        self.repo.sync_feeds([FeedSpec(f.name, f.url) for f in settings.feeds], now, deactivate=not others)
 
     def _make_poller(self, settings: Settings, matcher: Matcher, route: Router) -> Poller:
         return Poller(
@@ -122,7 +141,7 @@ class Service:
         dispatcher = self._make_dispatcher(settings)
         try:
             with self._polling:
-                self.repo.sync_feeds([FeedSpec(f.name, f.url) for f in settings.feeds], self.clock())
+                self._sync_feeds(settings, config_hash(settings))
                 old_poller = self.poller
                 self.settings, self.matcher, self.route, self.poller = settings, matcher, route, poller
                 self.node = replace(self.node, config_hash=config_hash(settings))
@@ -199,15 +218,24 @@ class Service:
                 progress(summary.articles)
         return summary
 
-    def housekeeping(self) -> None:
+    def housekeeping(self, every: float = 0.0) -> bool:
         """Prune by the retention settings and the story index past the
-        de-duplication window, then tidy the database; safe to run any time."""
-        self.prune()
-        window = timedelta(seconds=self.settings.dedup.window)
-        dropped = self.repo.prune_story_keys(self.clock() - window)
-        if dropped:
-            log.info("story index: pruned %d keys older than the de-duplication window", dropped)
-        self.repo.vacuum()
+        de-duplication window, then tidy the database; safe to run any time.
+
+        Once per cluster: skipped (False) while another daemon runs it, or
+        when any daemon started it less than `every` seconds ago.
+        """
+        with self.repo.once("housekeeping", self.node.name, self.clock(), every) as due:
+            if not due:
+                log.debug("housekeeping: run by another node lately; skipped")
+                return False
+            self.prune()
+            window = timedelta(seconds=self.settings.dedup.window)
+            dropped = self.repo.prune_story_keys(self.clock() - window)
+            if dropped:
+                log.info("story index: pruned %d keys older than the de-duplication window", dropped)
+            self.repo.vacuum()
+            return True
 
     def prune(self) -> RetentionResult | None:
         """Delete articles and hits older than `retention` keeps (None: it keeps everything)."""

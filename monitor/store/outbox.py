@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, Select, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.models import DeliveryJob, DeliveryRecord, HitRecord, MessageJob, NoticeJob
@@ -166,8 +167,15 @@ class Outbox:
         `window_end`; a summary takes its `held` ones. Returns the message id,
         or None when the window was already recorded or has nothing in it.
         The window is committed before anything is sent, so the same window
-        can never be sent twice.
+        can never be sent twice: two daemons opening it at once both try the
+        insert, the unique window key lets one win, and the other gets None.
         """
+        try:
+            return self._open_message(channel, kind, window_end, now)
+        except IntegrityError:
+            return None
+
+    def _open_message(self, channel: str, kind: str, window_end: datetime, now: datetime) -> int | None:
         waiting = S.QUEUED if kind == "digest" else S.HELD
         with self._session.begin() as session:
             exists = session.scalar(

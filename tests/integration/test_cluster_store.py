@@ -106,3 +106,60 @@ def test_an_older_config_does_not_switch_off_a_feed_a_newer_one_added(repos) -> 
     assert "only new" in {r.name for r in a.active_feeds()}
     b.sync_feeds(FEEDS, NOW)  # every node on the old config again
     assert "only new" not in {r.name for r in a.active_feeds()}
+
+
+def test_a_once_per_cluster_job_runs_on_one_daemon_per_interval(repos) -> None:
+    a, b = repos[0], repos[1]
+    with a.once("housekeeping", "a", NOW, 3600) as due_a:
+        assert due_a
+        # While a runs it, b skips (PostgreSQL: the advisory lock; SQLite: the row)
+        with b.once("housekeeping", "b", NOW, 3600) as due_b:
+            assert not due_b
+    with b.once("housekeeping", "b", NOW + timedelta(minutes=30), 3600) as due_b:
+        assert not due_b  # a ran it half an hour ago
+    with b.once("housekeeping", "b", NOW + timedelta(hours=1), 3600) as due_b:
+        assert due_b
+    (run,) = a.last_runs()
+    assert run[0] == "housekeeping" and run[1] == "b" and run[3] is not None
+
+
+def test_one_digest_window_is_recorded_once_when_daemons_open_it_together(database_url) -> None:
+    from monitor.store.outbox import Outbox
+    from monitor.store.schema import DeliveryStatus
+
+    engines = [make_engine(database_url) for _ in range(3)]
+    try:
+        repo = Repository(engines[0])
+        repo.sync_feeds(FEEDS[:1], NOW)
+        with engines[0].begin() as conn:
+            feed_id = conn.exec_driver_sql("SELECT id FROM feeds").scalar()
+            conn.exec_driver_sql(
+                "INSERT INTO articles (id, feed_id, guid, title, summary, content, published_at, first_seen_at) "
+                f"VALUES (1, {feed_id}, 'g', 't', '', '', '2026-12-04 11:00:00+00', '2026-12-04 11:00:00+00')"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO hits (id, article_id, watchlist, terms, snippet, score, spans, snippets, found_at) "
+                "VALUES (1, 1, 'w', '[]', '', 1.0, '[]', '[]', '2026-12-04 11:00:00+00')"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO deliveries (hit_id, channel, kind, status, attempts, done_targets, next_attempt_at, created_at) "
+                f"VALUES (1, 'desk', 'alert', '{DeliveryStatus.QUEUED}', 0, '[]', "
+                "'2026-12-04 11:00:00+00', '2026-12-04 11:00:00+00')"
+            )
+        outboxes = [Outbox(engine) for engine in engines]
+        opened: list[int | None] = []
+        barrier = threading.Barrier(3)
+
+        def open_window(outbox: Outbox) -> None:
+            barrier.wait()
+            opened.append(outbox.open_message("desk", "digest", NOW, NOW))
+
+        threads = [threading.Thread(target=open_window, args=(o,)) for o in outboxes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(opened) == 3 and len([m for m in opened if m is not None]) == 1
+    finally:
+        for engine in engines:
+            engine.dispose()
