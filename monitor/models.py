@@ -1,8 +1,9 @@
 """Plain frozen values shared by every layer.
 
-Data is named by where it is going: `ArticleData` was parsed from a feed,
-`FetchResult` is what the fetcher returns, `FeedState` is what the store
-knows about a feed.
+Data is named by where it is going: `FeedRequest` is a feed to fetch,
+`FetchResult` is what the fetcher returns, `ArticleData` was parsed from a
+feed. What the store knows of a feed before a poll is `core.polling.FeedState`;
+a feed as `monitor feeds` shows it is `records.FeedState`.
 """
 
 from __future__ import annotations

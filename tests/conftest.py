@@ -5,10 +5,13 @@ pytest puts the repository root on ``sys.path`` and test modules can
 ``from tests.servers import ...`` under plain ``pytest``, ``python -m pytest``
 and pytest-xdist alike.
 
-Sections:
-  * local servers (loopback only) -- feed_server, webhook_server, slack_webhook,
-    smtp_server, apprise_unthrottled, wait_for
-  * (database fixtures go below, in their own section)
+Here: local servers (loopback only) -- feed_server, webhook_server,
+slack_webhook, smtp_server, apprise_unthrottled, wait_for.
+
+Elsewhere: the database fixtures (database_url on SQLite and, with
+MONITOR_TEST_DATABASE_URL, PostgreSQL; write_config; make_settings) are in
+tests/integration/conftest.py, and the fakes for unit-testing the poller
+(FakeClock, FakeTransport, FakeFeedStore) in tests/fakes.py.
 """
 
 from __future__ import annotations
@@ -75,8 +78,3 @@ def smtp_server() -> Iterator[servers.SmtpServer]:
 def wait_for_fixture() -> object:
     """``tests.servers.wait_for``, for tests that prefer a fixture to an import."""
     return servers.wait_for
-
-
-# ==========================================================================
-# Database fixtures
-# ==========================================================================

@@ -202,7 +202,7 @@ class DedupSettings(_Model):
 
     enabled: bool = True
     # Near-duplicate threshold on the overlap of word 3-gram shingles
-    # (see README "Stories"); chosen from tests/data/stories.
+    # (docs/architecture.md "Stories"); chosen from tests/data/stories.
     similarity: float = Field(default=0.4, gt=0, le=1)
     # How long a story stays open for copies to join it.
     window: Duration = 3 * 86400.0

@@ -13,8 +13,8 @@ shingles. Two kinds of index key find candidates without a scan:
 Candidates are then verified exactly: the overlap coefficient of the two
 shingle sets (shared / smaller set), so a summary contained in the full
 article scores high while two articles sharing a few phrases — the same
-cartel, the same minister — score low. README "Stories" gives the
-measurements behind the method and the default threshold.
+cartel, the same minister — score low. docs/benchmarks.md ("Stories")
+gives the measurements behind the method and the default threshold.
 """
 
 from __future__ import annotations

@@ -126,5 +126,5 @@ def test_a_vulgar_fraction_is_one_word() -> None:
     assert query_matches("½", "add ½ cup")
     assert query_matches("½*", "add ½ cup")
     assert words("x² ③") == ["x2", "3"]  # other compatibility numbers fold to digits
-    # A decimal point separates words like any other punctuation (README).
+    # A decimal point separates words like any other punctuation (docs/queries.md).
     assert words("1.2") == words("1 2") == ["1", "2"]
