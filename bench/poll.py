@@ -198,10 +198,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def monitor_config(port: int, feeds: int, db: str) -> str:
+    """`db`: an SQLite file path, or a database URL (PostgreSQL)."""
     import yaml
 
     raw = {
-        "database": f"sqlite:///{db}",
+        "database": db if "://" in db else f"sqlite:///{db}",
         "poll": {
             "interval": "15m",
             "concurrency": CONCURRENCY,
@@ -219,6 +220,32 @@ def monitor_config(port: int, feeds: int, db: str) -> str:
     return yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
 
 
+def fresh_schema(base: str) -> str:
+    """A new, empty schema in the PostgreSQL database `base`; its URL."""
+    import uuid
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    schema = f"bench_poll_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(base)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine.dispose()
+    return make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+def drop_schema(base: str, url: str) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    schema = str(make_url(url).query["options"]).split("=", 1)[1]
+    engine = create_engine(base)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    engine.dispose()
+
+
 def run_monitor(args: argparse.Namespace) -> dict[str, Any]:
     from monitor.config import parse_config
     from monitor.service import Service
@@ -227,7 +254,8 @@ def run_monitor(args: argparse.Namespace) -> dict[str, Any]:
     port, n = args.port, args.feeds
     out: dict[str, Any] = {"cycles": []}
     with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
-        settings = parse_config(monitor_config(port, n, f"{tmp}/monitor.db"), source="bench", environ={})
+        database = fresh_schema(args.database) if args.database else f"{tmp}/monitor.db"
+        settings = parse_config(monitor_config(port, n, database), source="bench", environ={})
         started = time.perf_counter()
         service = Service(settings, echo=lambda _: None)
         out["setup_s"] = time.perf_counter() - started
@@ -267,6 +295,9 @@ def run_monitor(args: argparse.Namespace) -> dict[str, Any]:
         service.close()
         out["articles"] = service.repo.article_count()
         out["db_bytes"] = sum(p.stat().st_size for p in Path(tmp).glob("monitor.db*"))
+        service.repo.engine.dispose()
+        if args.database:
+            drop_schema(args.database, database)
     out["max_rss_main"] = max_rss_self()
     return out
 
@@ -398,6 +429,8 @@ def side(kind: str, args: argparse.Namespace, server: Server, cycles: int) -> di
         "--feeds", str(args.feeds), "--cycles", str(cycles), "--change", str(args.change),
         "--reader-workers", str(args.reader_workers),
     ]
+    if args.database:
+        command += ["--database", args.database]
     if args.verbose:
         command.append("--verbose")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -457,7 +490,8 @@ def report(args: argparse.Namespace, server: Server, raw: dict[str, float],
         f"monitor: concurrency {CONCURRENCY}, per_host {CONCURRENCY}, host_delay 0, {workers} parse workers; "
         f"reader {rdr[0]['version'] if rdr else '-'} with update_feeds(workers={args.reader_workers}); "
         f"medians of {len(mon)} runs (cycles 3..{last}: first run only, {args.change} feeds changed per cycle). "
-        f"Server: {server.kind}. Python {sys.version.split()[0]}.",
+        f"Server: {server.kind}. Python {sys.version.split()[0]}. "
+        f"monitor's database: {'PostgreSQL (local server)' if args.database else 'SQLite'}.",
         "",
         "| measure | monitor | reader | ratio/target |",
         "|---|---:|---:|---|",
@@ -509,6 +543,10 @@ def main() -> None:
     parser.add_argument("--no-reader", action="store_true")
     parser.add_argument("--threaded-server", action="store_true", help="http.server instead of aiohttp")
     parser.add_argument("--json", action="store_true", help="also dump every measurement as JSON to stderr")
+    parser.add_argument(
+        "--database",
+        help="monitor's database: a PostgreSQL URL (each run gets a fresh schema in it); default SQLite in a temp dir",
+    )
     parser.add_argument("--verbose", action="store_true", help="one JSON line per cycle on stderr")
     parser.add_argument("--side", choices=["monitor", "reader"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.feedplan import (
@@ -38,6 +38,7 @@ from monitor.core.feedplan import (
 from monitor.core.matcher import MatchResult
 from monitor.core.stories import StoryLookup, StoryPolicy, story_keys
 from monitor.models import HitRecord, NewHit, body_text
+from monitor.store.bulk import insert_rows
 from monitor.store.feeds import mark_success
 from monitor.store.schema import (
     ArticleRow,
@@ -234,7 +235,7 @@ class FeedTransaction(HitTransaction):
             )
         }
         return [
-            Update(article_id, e, rows[article_id][0], rows[article_id][1], rows[article_id][2], frozenset(had[article_id]))
+            Update(article_id, e, *rows[article_id], frozenset(had[article_id]))
             for article_id, e in changed
         ]
 
@@ -292,8 +293,9 @@ class FeedTransaction(HitTransaction):
         # order is one statement per row on SQLite.
         table = cast(Table, ArticleRow.__table__)
         ids = allocate_ids(self.session, table, len(new))
-        self.session.execute(
-            insert(table),
+        insert_rows(
+            self.session,
+            table,
             [
                 {
                     "id": article_id,
@@ -477,8 +479,9 @@ def _insert_hits(
         return []
     hit_table = cast(Table, HitRow.__table__)
     hit_ids = allocate_ids(session, hit_table, len(hits))
-    session.execute(
-        insert(hit_table),
+    insert_rows(
+        session,
+        hit_table,
         [
             {
                 "id": hit_id,
@@ -528,14 +531,15 @@ def _insert_hits(
         )
         out.append(NewHit(record, tuple(channel for channel, _ in h.routes), h.copy))
     if deliveries:
-        session.execute(insert(DeliveryRow), deliveries)
+        insert_rows(session, cast(Table, DeliveryRow.__table__), deliveries)
     return out
 
 
 def _add_sources(session: Session, feed_id: int, rows: Sequence[tuple[int, Entry]], now: datetime) -> None:
     if rows:
-        session.execute(
-            insert(cast(Table, ArticleSourceRow.__table__)),
+        insert_rows(
+            session,
+            cast(Table, ArticleSourceRow.__table__),
             [
                 {
                     "article_id": article_id,

@@ -197,12 +197,22 @@ def create_stories(session: Session, titles: Sequence[str], now: datetime) -> li
 
 
 def add_keys(session: Session, values: Sequence[tuple[int, int]]) -> None:
-    """(key, article id) rows into the index: a plain DBAPI executemany of
-    integer pairs, since every new article brings a score of them (sorted
-    by the caller, the B-tree fills page by page)."""
+    """(key, article id) rows into the index, every new article bringing a
+    score of them (sorted by the caller, the B-tree fills page by page):
+    SQLite a plain DBAPI executemany of integer pairs, PostgreSQL two arrays."""
     if not values:
         return
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # One statement of two arrays: an executemany is one INSERT per row
+        # (pipelined, but a feed's 900 rows were 900 statements to run).
+        statement = (
+            f"INSERT INTO {StoryKeyRow.__tablename__} (key, article_id) "
+            "SELECT * FROM unnest(%s::bigint[], %s::integer[])"
+        )
+        for batch in chunks(values, 50_000):
+            connection.exec_driver_sql(statement, ([k for k, _ in batch], [a for _, a in batch]))
+        return
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     statement = f"INSERT INTO {StoryKeyRow.__tablename__} (key, article_id) VALUES ({mark}, {mark})"
     for batch in chunks(values, 5000):
