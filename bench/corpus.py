@@ -36,10 +36,10 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.errors import FetchError  # noqa: E402
-from monitor.fetch.http import Fetcher, FetchSettings, run_fetches  # noqa: E402
-from monitor.fetch.parse import parse_feed  # noqa: E402
-from monitor.models import FeedRequest, FetchResult  # noqa: E402
+from monitor.errors import FetchError
+from monitor.fetch.http import Fetcher, FetchSettings, run_fetches
+from monitor.fetch.parse import parse_feed
+from monitor.models import FeedRequest, FetchResult
 
 SKIP_SUFFIXES = {".opml", ".txt", ".md", ".csv"}
 TITLE_LINK_LIST = "REAL_WORLD_TITLE_LINK.txt"
@@ -75,7 +75,7 @@ class _Handler(SimpleHTTPRequestHandler):
         suffix = Path(str(path)).suffix.lower()
         return CONTENT_TYPES.get(suffix) or "application/octet-stream"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

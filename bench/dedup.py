@@ -42,12 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitor.core.stories import (
+from monitor.core.stories import (  # noqa: E402 - after the sys.path line above
     StoryPolicy,
     shingles,
     story_signature,
 )
-from monitor.models import ArticleData, body_text
+from monitor.models import ArticleData, body_text  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "stories" / "corpus.json"
 
@@ -246,15 +246,15 @@ def _seed(url: str, count: int, rng: random.Random, vocab: list[str], now: datet
 def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: datetime, copies_of: list[ArticleData]) -> dict[str, float]:
     """Per new article: signature + story lookup (the de-duplication cost), and a
     whole `ingest.store_feed` with de-duplication on and off (its share of a save)."""
+    from monitor.core.matcher import Matcher
     from monitor.core.polling import Decision
-    from monitor.wiring import Routing
+    from monitor.core.stories import assign
+    from monitor.ingest import FeedUpdate, store_feed
     from monitor.store.engine import make_engine
     from monitor.store.feeds import FeedSpec
     from monitor.store.repository import Repository
-    from monitor.core.matcher import Matcher
-    from monitor.core.stories import assign
-    from monitor.ingest import FeedUpdate, store_feed
     from monitor.store.stories import story_lookup
+    from monitor.wiring import Routing
 
     engine = make_engine(url)
     repo = Repository(engine)
@@ -282,7 +282,7 @@ def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: d
         sig = story_signature(art.title, art.text)
         with repo._session.begin() as session:
             lookup = story_lookup(session, set(sig.keys), now - timedelta(seconds=policy.window))
-            plan = assign([sig.keys], lambda _i: sig.shingles, lookup, policy)
+            plan = assign([sig.keys], lambda _i, shingles=sig.shingles: shingles, lookup, policy)
         dedup.append((time.perf_counter() - t0) * 1000)
         joined += plan.stories[0] >= 0
         save_on.append(save(art, on))

@@ -124,7 +124,7 @@ def make_feed(feed: int, generation: int) -> bytes:
         "<ttl>15</ttl>\n"
         f"{items}"
         "</channel></rss>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 class Feeds:

@@ -30,12 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from starlette.testclient import TestClient  # noqa: E402  (needs httpx, installed)
+from starlette.testclient import TestClient  # needs httpx (installed with monitor)
 
-from monitor.config import Settings  # noqa: E402
-from monitor.store.engine import make_engine  # noqa: E402
-from monitor.web import make_app  # noqa: E402
-from monitor.store.paging import Cursor  # noqa: E402
+from monitor.config import Settings
+from monitor.store.engine import make_engine
+from monitor.store.paging import Cursor
+from monitor.web import make_app
 
 WORDS = ("cartel violence security agreement border migration election court police market energy "
          "water health school army governor senate trade tariff drought storm").split()
@@ -147,7 +147,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = {size: run(size, args.repeat, Path(tmp)) for size in sizes}
     base = results[sizes[0]]["first page"][0]
-    print(f"| request | " + " | ".join(f"{s:,} articles ms" for s in sizes) + f" | ratio to first page at {sizes[0]:,} |")
+    print("| request | " + " | ".join(f"{s:,} articles ms" for s in sizes) + f" | ratio to first page at {sizes[0]:,} |")
     print("|---|" + "---:|" * len(sizes) + "---:|")
     for name in results[sizes[0]]:
         cells = [f"{results[s][name][0]:.1f} ({results[s][name][1]} items)" for s in sizes]

@@ -243,7 +243,9 @@ class Dispatcher:
             self._record_failure(name, job.id, job.attempts, outcome, summary, kind="digest/summary")
 
     def _send_notice(self, name: str, channel: ChannelConfig, job: NoticeJob, summary: DispatchSummary) -> None:
-        outcome = self._send(channel, job.done_targets, lambda url: render_notice(job.subject, job.body, medium_for(url)))
+        outcome = self._send(
+            channel, job.done_targets, lambda url: render_notice(job.subject, job.body, medium_for(url))
+        )
         if outcome.ok:
             self.outbox.mark_notice_sent(job.id, self.clock())
             summary.messages += 1

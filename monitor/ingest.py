@@ -84,7 +84,9 @@ def store_feed(
         assignment, keys = None, []
         if policy.enabled and new:
             keys = [
-                e.article.story_keys if e.article.story_keys is not None else story_keys(e.article.title, e.article.text)
+                e.article.story_keys
+                if e.article.story_keys is not None
+                else story_keys(e.article.title, e.article.text)
                 for e in new
             ]
             cache: dict[int, frozenset[int]] = {}

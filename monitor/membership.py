@@ -72,7 +72,9 @@ class Membership:
             try:
                 self.service.repo.stopped(node.name, self.service.clock(), host=node.host, pid=node.pid)
             except Exception as exc:  # noqa: BLE001 - exiting anyway
-                log.warning("node %s: could not mark it stopped (%s); it will show as stale", node.name, _first_line(exc))
+                log.warning(
+                    "node %s: could not mark it stopped (%s); it will show as stale", node.name, _first_line(exc)
+                )
 
     def _failed(self, what: str, exc: Exception) -> None:
         if not self._failing:

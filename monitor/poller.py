@@ -290,7 +290,9 @@ class Poller:
         try:
             if result.permanent_url and result.status is not None and result.status < 400:
                 self.repo.move_feed(request.feed_id, result.permanent_url)
-                log.warning("feed=%r moved permanently: %s → %s (stored)", request.name, request.url, result.permanent_url)
+                log.warning(
+                    "feed=%r moved permanently: %s → %s (stored)", request.name, request.url, result.permanent_url
+                )
             if not result.ok:
                 self._failed(poll, result.error or "unknown error", summary)
             elif result.not_modified:
@@ -388,7 +390,9 @@ class Poller:
         if decision.disable_reason:
             log.warning("feed=%r url=%s disabled: %s", request.name, request.url, decision.disable_reason)
         elif decision.failures == 1:
-            log.warning("feed=%r url=%s failed: %s; retry in %s", request.name, request.url, reason, _human(decision.interval))
+            log.warning(
+                "feed=%r url=%s failed: %s; retry in %s", request.name, request.url, reason, _human(decision.interval)
+            )
         else:
             log.info(
                 "feed=%r still failing (%d in a row): %s; retry in %s",

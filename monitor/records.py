@@ -90,7 +90,9 @@ def feed_states(stored: Iterable[FeedHealth], settings: Settings, now: datetime)
     health = [h for h in stored if h.name in configured or h.articles]
     known = {h.name for h in health}
     health += [
-        FeedHealth(f.name, f.url, True, None, None, None, None, 0, 0, None) for f in settings.feeds if f.name not in known
+        FeedHealth(f.name, f.url, True, None, None, None, None, 0, 0, None)
+        for f in settings.feeds
+        if f.name not in known
     ]
     states = []
     for h in health:

@@ -105,7 +105,7 @@ class ConfigWatcher:
                     self._ready.set()
                 if batch and not self._stop.is_set():
                     self.on_change()
-        except Exception:  # noqa: BLE001 - reloads by SIGHUP still work
+        except Exception:  # reloads by SIGHUP still work
             log.exception("cannot watch %s for changes; reload with SIGHUP instead", self.path)
         finally:
             self._ready.set()
@@ -205,7 +205,7 @@ class Reloader:
             for problem in exc.problems:
                 log.error("  %s", problem)
             return False
-        except Exception:  # noqa: BLE001 - e.g. the database is down: keep running as before
+        except Exception:  # e.g. the database is down: keep running as before
             log.exception("config reload failed: %s; keeping the running config", self.path)
             return False
         log.info("config reloaded: %s", describe_reload(old, new))
@@ -214,6 +214,6 @@ class Reloader:
         if self.after is not None:
             try:
                 self.after()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("config reloaded, but updating the schedule failed")
         return True

@@ -24,8 +24,6 @@ from monitor.config.model import CONFIG_ENV, DEFAULT_CONFIG, MIN_TOKEN_LENGTH, S
 from monitor.core.query import QueryError, check_query
 from monitor.errors import ConfigError
 
-
-
 # --- loading -------------------------------------------------------------------
 
 MAX_CONFIG_BYTES = 2 * 1024 * 1024
@@ -131,7 +129,7 @@ class _BoundedLoader(yaml.SafeLoader):
         self.copied = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # unannotated in types-PyYAML
         if isinstance(event, yaml.AliasEvent):
             node = super().compose_node(parent, index)  # an unknown alias raises here
             size = self.anchor_sizes.get(str(event.anchor))
@@ -212,7 +210,11 @@ def _expand_opml(raw: dict[str, Any], source: str, problems: list[str]) -> dict[
         added, _skipped = merge_feeds(known, result.feeds)
         tags = _strings(item.get("tags"))
         for feed in added:
-            entry: dict[str, Any] = {"name": feed.name, "url": feed.url, "tags": list(dict.fromkeys([*feed.tags, *tags]))}
+            entry: dict[str, Any] = {
+                "name": feed.name,
+                "url": feed.url,
+                "tags": list(dict.fromkeys([*feed.tags, *tags])),
+            }
             for key in ("interval", "quiet_after"):
                 if key in item:
                     entry[key] = item[key]
@@ -282,9 +284,14 @@ def _format_errors(exc: ValidationError) -> Iterator[str]:
             message = "must not be empty"
         else:
             message = err["msg"][0].lower() + err["msg"][1:]
-        if kind not in ("missing", "extra_forbidden") and "input" in err and _showable(err["input"]):
-            if repr(err["input"]) not in message and str(err["input"]) not in message:
-                message = f"{message} (got {err['input']!r})"
+        if (
+            kind not in ("missing", "extra_forbidden")
+            and "input" in err
+            and _showable(err["input"])
+            and repr(err["input"]) not in message
+            and str(err["input"]) not in message
+        ):
+            message = f"{message} (got {err['input']!r})"
         yield f"{format_loc(loc)}: {message}"
 
 

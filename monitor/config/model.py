@@ -238,7 +238,9 @@ def normal_host(value: object) -> str:
         address = ipaddress.ip_address(bare)
     except ValueError:
         if not re.fullmatch(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*", host):
-            raise ValueError(f"{value!r} is not a host name (no scheme, port or path: e.g. monitor.example.org)") from None
+            raise ValueError(
+                f"{value!r} is not a host name (no scheme, port or path: e.g. monitor.example.org)"
+            ) from None
         return host
     return f"[{address.compressed}]" if address.version == 6 else address.compressed
 

@@ -108,7 +108,8 @@ def after_failure(
     failures = state.failures + 1
     since = state.failing_since or now
     if status == 410:
-        return Decision(now, policy.interval, failures, state.unchanged_polls, since, "HTTP 410 Gone: the publisher removed this feed")
+        gone = "HTTP 410 Gone: the publisher removed this feed"
+        return Decision(now, policy.interval, failures, state.unchanged_polls, since, gone)
     base = policy.interval if policy.fixed else _clamp(policy.interval, policy)
     backoff = min(base * 2 ** (failures - 1), max(policy.max_interval, base))
     if retry_after is not None and status in (429, 503):

@@ -144,7 +144,8 @@ def minhash(hashed: np.ndarray) -> np.ndarray:
     """The MinHash signature (NUM_PERM values) of a set of 32-bit hashes, vectorised."""
     a, b = _permutations()
     with np.errstate(over="ignore"):  # wrapping mod 2**64 is the hash
-        return ((a * hashed[np.newaxis, :] + b) >> _SHIFT).min(axis=1)
+        values: np.ndarray = ((a * hashed[np.newaxis, :] + b) >> _SHIFT).min(axis=1)
+    return values
 
 
 def _band_keys(hashed: np.ndarray) -> list[int]:

@@ -36,11 +36,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 try:  # feedparser 6.0.x internals, so that the values match exactly
-    from feedparser.api import StrictFeedParser as _FP  # type: ignore[import-untyped]
-    from feedparser.encodings import convert_to_utf8 as _convert_to_utf8  # type: ignore[import-untyped]
-    from feedparser.html import _cp1252  # type: ignore[import-untyped]
-    from feedparser.mixin import _FeedParserMixin as _Mixin  # type: ignore[import-untyped]
-    from feedparser.urls import _urljoin, make_safe_absolute_uri  # type: ignore[import-untyped]
+    from feedparser.api import StrictFeedParser as _FP
+    from feedparser.encodings import convert_to_utf8 as _convert_to_utf8
+    from feedparser.html import _cp1252
+    from feedparser.mixin import _FeedParserMixin as _Mixin
+    from feedparser.urls import _urljoin, make_safe_absolute_uri
 except ImportError:  # pragma: no cover - another feedparser layout: no fast path
     _FP = None
 

@@ -48,12 +48,11 @@ from jinja2 import Template
 
 from monitor.models import HitRecord, Snippet
 from monitor.notify import templating as tpl
-from monitor.notify.templating import Highlighted
-from monitor.notify.templating import truncate as truncate
+from monitor.notify.templating import Highlighted, chat_safe
 from monitor.notify.templating import md_safe as md_safe  # re-exported for callers
 from monitor.notify.templating import one_line as one_line
 from monitor.notify.templating import slack_safe as slack_safe
-from monitor.notify.templating import chat_safe
+from monitor.notify.templating import truncate as truncate
 
 log = logging.getLogger(__name__)
 

@@ -116,7 +116,8 @@ _URL_SCHEME = re.compile(r"(h)tt(ps?)://", re.IGNORECASE)
 # little ("Node.js"), on purpose: a list of real TLDs would age.
 _DOTS = ".\u3002\uff0e\uff61"
 _LABEL = r"[^\W_](?:[\w-]{0,62}[^\W_])?"
-_HOST = re.compile(rf"(?<![\w-])(?:{_LABEL}[{_DOTS}])+(?:[^\W\d_]{{2,63}}|xn--[a-z0-9-]{{1,59}})(?![\w-])", re.IGNORECASE)
+_TLD = r"(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
+_HOST = re.compile(rf"(?<![\w-])(?:{_LABEL}[{_DOTS}])+{_TLD}(?![\w-])", re.IGNORECASE)
 _DOT = re.compile(f"[{_DOTS}]")
 
 Sub = tuple[int, int, str]  # replace text[start:end] by the string
@@ -327,7 +328,9 @@ def time_formatter(zone: tzinfo | None) -> Callable[..., str]:
 
 
 def window_text(start: datetime, end: datetime, zone: tzinfo | None) -> str:
-    a, b = (as_utc(start), as_utc(end)) if zone is None else (as_utc(start).astimezone(zone), as_utc(end).astimezone(zone))
+    a, b = as_utc(start), as_utc(end)
+    if zone is not None:
+        a, b = a.astimezone(zone), b.astimezone(zone)
     if a.date() == b.date():
         return f"{a:%H:%M}–{b:%H:%M} {zone_name(zone)}"
     return f"{a:%Y-%m-%d %H:%M} – {b:%Y-%m-%d %H:%M} {zone_name(zone)}"

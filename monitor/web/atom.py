@@ -64,4 +64,5 @@ def atom_feed(
         snippets = hit.snippets or ((hit.snippet,) if hit.snippet else ())
         summary = "<br/>".join(str(highlight(s)) for s in snippets) or "matched: " + ", ".join(hit.terms)
         _sub(entry, "summary", summary, type="html")
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8", xml_declaration=False)
+    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body

@@ -141,7 +141,7 @@ def test_daemon_polls_alerts_and_stops_cleanly_on_signal(tmp_path, feed_server, 
         wait_for(lambda: len(webhook_server.posts_to("/hook")) == 3, timeout=20)
         started = time.monotonic()
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=15)
+        _out, err = proc.communicate(timeout=15)
         stopped_in = time.monotonic() - started
     finally:
         if proc.poll() is None:

@@ -172,7 +172,7 @@ def test_endpoint_down_then_up_is_delivered_exactly_once(
     feed_server, webhook_server, make_settings
 ) -> None:
     url = feed_server.add("/feed.xml", FIXTURE)
-    hook = "json://127.0.0.1:%d/hook" % webhook_server.port
+    hook = f"json://127.0.0.1:{webhook_server.port}/hook"
     settings = make_settings(base_config(url, {"hook": {"urls": [hook]}}, ["hook"]))
     clock = Clock()
     service = new_service(settings, clock)
@@ -197,7 +197,7 @@ def test_endpoint_down_then_up_is_delivered_exactly_once(
 
 def test_failed_send_is_given_up_after_max_attempts(feed_server, webhook_server, make_settings) -> None:
     url = feed_server.add("/feed.xml", FIXTURE)
-    hook = "json://127.0.0.1:%d/hook" % webhook_server.port
+    hook = f"json://127.0.0.1:{webhook_server.port}/hook"
     config = base_config(url, {"hook": {"urls": [hook]}}, ["hook"])
     config["delivery"] = {"max_attempts": 2, "retry_delay": "1m"}
     clock = Clock()
@@ -219,8 +219,8 @@ def test_partial_channel_failure_does_not_resend_to_the_url_that_worked(
 ) -> None:
     url = feed_server.add("/feed.xml", FIXTURE)
     with WebhookServer() as other:
-        ok = "json://127.0.0.1:%d/ok" % webhook_server.port
-        bad = "json://127.0.0.1:%d/bad" % other.port
+        ok = f"json://127.0.0.1:{webhook_server.port}/ok"
+        bad = f"json://127.0.0.1:{other.port}/bad"
         clock = Clock()
         settings = make_settings(base_config(url, {"both": {"urls": [ok, bad]}}, ["both"]))
         service = new_service(settings, clock)

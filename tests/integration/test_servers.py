@@ -11,7 +11,7 @@ import smtplib
 import socket
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -78,7 +78,7 @@ def test_feed_server_etag_conditional_get(feed_server: FeedServer) -> None:
 
 
 def test_feed_server_if_modified_since(feed_server: FeedServer) -> None:
-    modified = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    modified = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     url = feed_server.add("/feed", RSS, etag=False, last_modified=modified)
 
     first = httpx.get(url)

@@ -63,7 +63,7 @@ def setup(feed_server, webhook_server, make_settings, outlets: list[str], watchl
         # All feeds are on one loopback host: no politeness delay between them.
         "poll": {"interval": "15m", "timeout": "5s", "connect_timeout": "2s", "host_delay": 0, "per_host": 10},
         "feeds": feeds,
-        "channels": {"desk": {"urls": ["json://127.0.0.1:%d/hook" % webhook_server.port]}},
+        "channels": {"desk": {"urls": [f"json://127.0.0.1:{webhook_server.port}/hook"]}},
         "watchlists": [{**w, "channels": ["desk"]} for w in watchlists],
         **extra,
     }

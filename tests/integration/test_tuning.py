@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -57,7 +58,7 @@ def underlined(out: str) -> list[str]:
     """The words `monitor test` marks with ^ under a "  > snippet" line."""
     lines = out.splitlines()
     found = []
-    for line, below in zip(lines, lines[1:], strict=False):
+    for line, below in itertools.pairwise(lines):
         if line.startswith("  > ") and below.strip() and set(below.strip()) == {"^"}:
             found += [line[m.start() : m.end()] for m in re.finditer(r"\^+", below)]
     return found

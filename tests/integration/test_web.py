@@ -335,7 +335,7 @@ def test_try_it_and_retry_need_csrf(seeded: Any) -> None:
 def test_non_loopback_without_token_refuses_to_start(database_url: str, make_settings: Callable[..., Settings],
                                                      tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = make_settings({"feeds": [], "watchlists": []})
-    with pytest.raises(ConfigError, match="web.token: required"):
+    with pytest.raises(ConfigError, match=r"web\.token: required"):
         make_server(settings, listen="0.0.0.0:8080")
     assert main(["serve", "--config", settings.source, "--listen", "0.0.0.0:8080"]) == 2
     assert "web.token: required when web.listen is not a loopback address" in capsys.readouterr().err
@@ -379,20 +379,22 @@ def test_healthz_follows_the_scheduler_and_the_database(seeded: Any) -> None:
     settings, engine, _ = seeded
     status = RuntimeStatus(poll_tick_seconds=5)
     clock = {"now": NOW}
-    with running(settings, engine, status=status, clock=lambda: clock["now"]) as base:
-        with httpx.Client(base_url=base, timeout=10) as client:
-            down = client.get("/healthz")
-            assert down.status_code == 503 and "scheduler: not running" in down.json()["reasons"]
-            status.scheduler_started(NOW)
-            status.poll_ticked(NOW)
-            ok = client.get("/healthz")
-            assert ok.status_code == 200 and ok.json()["status"] == "ok" and ok.json()["scheduler"] == "running"
-            clock["now"] = NOW + timedelta(seconds=3 * 5 + 40 + 1)  # no tick for too long
-            stale = client.get("/healthz")
-            assert stale.status_code == 503 and stale.json()["reasons"][0].startswith("poll: last tick")
-            clock["now"] = NOW
-            status.scheduler_stopped()
-            assert client.get("/healthz").status_code == 503
+    with (
+        running(settings, engine, status=status, clock=lambda: clock["now"]) as base,
+        httpx.Client(base_url=base, timeout=10) as client,
+    ):
+        down = client.get("/healthz")
+        assert down.status_code == 503 and "scheduler: not running" in down.json()["reasons"]
+        status.scheduler_started(NOW)
+        status.poll_ticked(NOW)
+        ok = client.get("/healthz")
+        assert ok.status_code == 200 and ok.json()["status"] == "ok" and ok.json()["scheduler"] == "running"
+        clock["now"] = NOW + timedelta(seconds=3 * 5 + 40 + 1)  # no tick for too long
+        stale = client.get("/healthz")
+        assert stale.status_code == 503 and stale.json()["reasons"][0].startswith("poll: last tick")
+        clock["now"] = NOW
+        status.scheduler_stopped()
+        assert client.get("/healthz").status_code == 503
 
 
 def test_healthz_503_when_the_database_is_unreachable(make_settings: Callable[..., Settings]) -> None:

@@ -102,7 +102,7 @@ def test_a_short_token_is_refused(make_settings: Callable[..., Settings], tmp_pa
     err = capsys.readouterr().err
     assert "web.token: must be at least 16 characters" in err and "fifteen-chars-x" not in err
     short = Settings.model_validate({"web": {"token": "fifteen-chars-x"}})
-    with pytest.raises(ConfigError, match="web.token: must be at least 16 characters"):
+    with pytest.raises(ConfigError, match=r"web\.token: must be at least 16 characters"):
         make_server(short, listen="127.0.0.1:0")
     path.write_text(path.read_text().replace("fifteen-chars-x", "sixteen-chars-xx"))
     assert main(["check", "--config", str(path)]) == 0

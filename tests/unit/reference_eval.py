@@ -41,10 +41,7 @@ def term_occurrences(article: RefArticle, words: tuple[str, ...], label: str, fi
             for k, word in enumerate(words):
                 token = tokens[i + k]
                 last = k == len(words) - 1
-                if prefix and last:
-                    ok = token.word.startswith(word)
-                else:
-                    ok = token.word == word
+                ok = token.word.startswith(word) if prefix and last else token.word == word
                 if ok and raw is not None:
                     ok = value[token.start : token.end] == raw[k]
                 if not ok:

@@ -121,7 +121,7 @@ def test_near_distances_agree(left: str, right: str, n: int, ordered: bool, text
 
 
 @SETTINGS
-@given(st.lists(st.sampled_from(VOCAB + ["crimen organizado", "oil cartel", "US oil New OPEC security",
+@given(st.lists(st.sampled_from([*VOCAB, "crimen organizado", "oil cartel", "US oil New OPEC security",
                                         "security agreement oil cartel US mexico"]), min_size=1, max_size=6), articles)
 def test_keyword_lists_agree(keywords: list[str], article: ArticleText) -> None:
     terms = []

@@ -100,5 +100,8 @@ def test_doubled_paragraphs_do_not_inflate_the_score() -> None:
     twice = parse_feed(feed(para + other + para + other), {}, "http://example.test/feed").articles[0]
     assert twice.text == once.text
     matcher = Matcher([WatchlistSpec("cartels", keywords=("cartel",))])
-    score = lambda a: matcher.match(ArticleText(a.title, a.text))[0].score
+
+    def score(a: ArticleData) -> float:
+        return matcher.match(ArticleText(a.title, a.text))[0].score
+
     assert score(twice) == score(once)

@@ -10,7 +10,6 @@ starts in the query so later stages can point at it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from monitor.core.query.patterns import RegexPattern
 from monitor.errors import MonitorError
@@ -118,7 +117,7 @@ class Near:
     column: int = 1
 
 
-Node = Union[Term, Regex, EntityRef, Source, Not, And, Or, Near]
+Node = Term | Regex | EntityRef | Source | Not | And | Or | Near
 
 
 def leaves(node: Node) -> list[Node]:

@@ -12,9 +12,10 @@ through the tokens. A property test checks that both ways give the same
 words and offsets.
 
 Words are the runs of non-spaces of a stream; between two words there are 1
-to MAX_GAP spaces (longer runs of separators are squeezed to one space). `ArticleFields.stream` puts the title's and the text's
-streams in one string, " title | text ", so one automaton pass sees both and
-no phrase can run from one field into the other.
+to MAX_GAP spaces (longer runs of separators are squeezed to one space).
+`ArticleFields.stream` puts the title's and the text's streams in one
+string, " title | text ", so one automaton pass sees both and no phrase can
+run from one field into the other.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ class FieldText:
 
 MAX_GAP = 3  # longest run of spaces kept between two words of a stream
 _LONG_GAP = " " * (MAX_GAP + 1)
-_LONG_RUN = re.compile(" {%d,}" % (MAX_GAP + 1))
+_LONG_RUN = re.compile(_LONG_GAP + " *")  # more than MAX_GAP spaces
 _WORD = re.compile("[^ ]+")
 _NONE: list[int] = []
 

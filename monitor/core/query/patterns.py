@@ -27,8 +27,8 @@ from __future__ import annotations
 import re
 import time
 
-import re2  # type: ignore[import-untyped,unused-ignore]
-import regex  # type: ignore[import-untyped,unused-ignore]
+import re2
+import regex
 
 from monitor.core.query.re2syntax import Unsupported, python_flags, translate
 from monitor.errors import MonitorError
@@ -100,7 +100,9 @@ class Re2Pattern(RegexPattern):
         try:
             compiled = re2.compile(translation.pattern, options)
         except re2.error as exc:
-            message = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            message = (
+                exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            )
             raise Unsupported(f"cannot be compiled by RE2 ({message})") from exc
         if isinstance(compiled, re.Pattern):  # pragma: no cover - a binding that falls back to re
             raise TypeError("the re2 module fell back to Python's re; install google-re2")

@@ -309,7 +309,8 @@ class _Converter:
             if lo > MAX_REPEAT or (hi is not C.MAXREPEAT and hi > MAX_REPEAT):
                 raise Unsupported(f"repeats something more than {MAX_REPEAT} times")
             return Rep(self.seq(list(sub), flags), lo, None if hi is C.MAXREPEAT else hi, op is C.MIN_REPEAT)
-        raise Unsupported(_UNSUPPORTED.get(op, lambda av: f"uses {op}")(av))
+        explain = _UNSUPPORTED.get(op)
+        raise Unsupported(explain(av) if explain else f"uses {op}")
 
     def at(self, code: object, flags: int) -> Zero:
         multiline = flags & C.SRE_FLAG_MULTILINE
