@@ -58,7 +58,8 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
             print("error: give delivery ids to retry, or --failed for all failed ones", file=sys.stderr)
             return EXIT_CONFIG
         count = outbox.retry(args.ids, all_failed=args.failed, now=utcnow())
-        print(f"re-queued {count} failed deliver{'y' if count == 1 else 'ies'}; the daemon sends them on its next dispatch")
+        noun = "delivery" if count == 1 else "deliveries"
+        print(f"re-queued {count} failed {noun}; the daemon sends them on its next dispatch")
         return EXIT_OK
     statuses: tuple[str, ...] = ("failed",) if args.failed else () if args.all else UNSENT
     rows = outbox.list(statuses=statuses, channel=args.channel, limit=args.limit)

@@ -164,7 +164,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             flow.fa.set_flow_style()
             entry["tags"] = flow
         feeds.append(entry)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", delete=False, dir=config_path.parent, suffix=".yaml") as tmp:
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", delete=False, dir=config_path.parent, suffix=".yaml"
+    ) as tmp:
         yaml.dump(document, tmp)
     new_text = Path(tmp.name).read_text(encoding="utf-8")
     try:

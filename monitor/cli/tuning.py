@@ -50,7 +50,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     source.add_argument("--file", type=Path, help="a text file, or a feed file (each entry is tested)")
     source.add_argument("--url", help="a feed or web page to fetch and test")
     source.add_argument("--recent", type=int, metavar="N", help="the last N stored articles")
-    source.add_argument("--jsonl", type=Path, metavar="FILE", help='one article per line: {"id", "title", "summary", "content"}')
+    source.add_argument(
+        "--jsonl", type=Path, metavar="FILE", help='one article per line: {"id", "title", "summary", "content"}'
+    )
     p.add_argument("--title", default="", help="a title to go with --text")
     p.add_argument("--feed", default="", help="treat the input as coming from this configured feed (for feed:/tag:)")
     p.add_argument("--format", choices=["text", "json"], default="text")
