@@ -138,7 +138,9 @@ class FeedStore:
     def clear_leases(self) -> None:
         """Drop every lease (SQLite at start: one daemon, so any lease is a dead process's)."""
         with self._session.begin() as session:
-            session.execute(update(FeedRow).where(FeedRow.lease_owner.is_not(None)).values(lease_owner=None, lease_until=None))
+            session.execute(
+                update(FeedRow).where(FeedRow.lease_owner.is_not(None)).values(lease_owner=None, lease_until=None)
+            )
 
     def due_feeds(self, now: datetime, limit: int | None = None) -> list[FeedRequest]:
         """Active feeds whose next poll time has come (never-polled ones first)."""

@@ -67,7 +67,9 @@ class JobStore:
             table = cast(Table, JobRunRow.__table__)
             insert: Any = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(table)
             session.execute(
-                insert.values(name=name, node=node, started_at=datetime.min.replace(tzinfo=now.tzinfo)).on_conflict_do_nothing()
+                insert.values(
+                    name=name, node=node, started_at=datetime.min.replace(tzinfo=now.tzinfo)
+                ).on_conflict_do_nothing()
             )
             row = session.scalars(select(JobRunRow).where(JobRunRow.name == name)).one()
             # A little early is still due: ticks drift by seconds.

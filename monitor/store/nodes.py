@@ -113,7 +113,9 @@ def list_nodes(session: Session, now: datetime, heartbeat: float, *, feeds: bool
     names: dict[str, list[str]] = defaultdict(list)
     live = (FeedRow.lease_owner.is_not(None), FeedRow.lease_until > now)
     if feeds:
-        for owner, feed in session.execute(select(FeedRow.lease_owner, FeedRow.name).where(*live).order_by(FeedRow.name)):
+        for owner, feed in session.execute(
+            select(FeedRow.lease_owner, FeedRow.name).where(*live).order_by(FeedRow.name)
+        ):
             counts[str(owner)] += 1
             names[str(owner)].append(feed)
     else:

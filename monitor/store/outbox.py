@@ -342,7 +342,8 @@ class Outbox:
         cursor: Cursor | None = None,
         limit: int | None = 100,
     ) -> list[DeliveryRecord]:
-        """Outbox rows newest first (created_at, id), after `cursor`: `monitor deliveries`, the API and the dashboard."""
+        """Outbox rows newest first (created_at, id), after `cursor`: `monitor deliveries`,
+        the API and the dashboard."""
         with self._session.begin() as session:
             return list_deliveries(session, statuses=statuses, channel=channel, cursor=cursor, limit=limit)
 

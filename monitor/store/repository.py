@@ -20,8 +20,8 @@ from monitor.models import (
 )
 from monitor.store.entries import EntryStore, PendingKeys
 from monitor.store.feeds import FeedStore
-from monitor.store.jobs import JobStore
 from monitor.store.hits import HitFilter, find_hits, hit_records
+from monitor.store.jobs import JobStore
 from monitor.store.nodes import NodeStore
 from monitor.store.schema import (
     ArticleRow,
@@ -31,7 +31,8 @@ from monitor.store.schema import (
 
 
 class Repository(EntryStore, FeedStore, NodeStore, JobStore):
-    """Every read and write of feeds (`FeedStore`), feed entries (`EntryStore`), nodes (`NodeStore`), articles and hits."""
+    """Every read and write of feeds (`FeedStore`), feed entries (`EntryStore`), nodes
+    (`NodeStore`), once-per-cluster jobs (`JobStore`), articles and hits."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -74,7 +74,9 @@ def _sqlite_size(database: str | None) -> int:
     if not database or database == ":memory:":
         return 0
     path = Path(database).expanduser()
-    return sum(os.path.getsize(f"{path}{suffix}") for suffix in ("", "-wal", "-shm") if Path(f"{path}{suffix}").exists())
+    return sum(
+        os.path.getsize(f"{path}{suffix}") for suffix in ("", "-wal", "-shm") if Path(f"{path}{suffix}").exists()
+    )
 
 
 __all__ = ["DatabaseStats", "TableStats", "database_stats"]

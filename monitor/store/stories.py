@@ -257,7 +257,13 @@ def story_sources(session: Session, story_ids: Iterable[int]) -> dict[int, tuple
     seen: dict[int, set[str]] = defaultdict(set)
     for chunk in chunks(ids, 500):
         query = (
-            select(ArticleRow.story_id, FeedRow.name, ArticleSourceRow.title, ArticleSourceRow.link, ArticleSourceRow.first_seen_at)
+            select(
+                ArticleRow.story_id,
+                FeedRow.name,
+                ArticleSourceRow.title,
+                ArticleSourceRow.link,
+                ArticleSourceRow.first_seen_at,
+            )
             .join(ArticleRow, ArticleSourceRow.article_id == ArticleRow.id)
             .join(FeedRow, ArticleSourceRow.feed_id == FeedRow.id)
             .where(ArticleRow.story_id.in_(chunk))

@@ -152,7 +152,14 @@ class Views:
         story_ids = sorted({hit.story_id for hit, _, _ in rows if hit.story_id is not None})
         deliveries: dict[int, list[DeliveryState]] = defaultdict(list)
         for d in session.execute(
-            select(DeliveryRow.id, DeliveryRow.hit_id, DeliveryRow.channel, DeliveryRow.status, DeliveryRow.attempts, DeliveryRow.last_error)
+            select(
+                DeliveryRow.id,
+                DeliveryRow.hit_id,
+                DeliveryRow.channel,
+                DeliveryRow.status,
+                DeliveryRow.attempts,
+                DeliveryRow.last_error,
+            )
             .where(DeliveryRow.hit_id.in_(hit_ids))
             .order_by(DeliveryRow.channel, DeliveryRow.id)
         ):
@@ -241,7 +248,13 @@ class Views:
                 return []
             articles = list(
                 session.execute(
-                    select(ArticleRow.id, ArticleRow.title, ArticleRow.link, ArticleRow.published_at, ArticleRow.first_seen_at)
+                    select(
+                        ArticleRow.id,
+                        ArticleRow.title,
+                        ArticleRow.link,
+                        ArticleRow.published_at,
+                        ArticleRow.first_seen_at,
+                    )
                     .where(ArticleRow.feed_id == feed_id)
                     .order_by(ArticleRow.first_seen_at.desc(), ArticleRow.id.desc())
                     .limit(limit)
