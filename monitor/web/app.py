@@ -55,6 +55,7 @@ from monitor.store.views import HitEntry, Views
 from monitor.times import iso, utcnow
 from monitor.web import atom, health, render
 from monitor.web.openapi import openapi_document
+from monitor.web.ratelimit import RateLimiter
 from monitor.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -66,7 +67,6 @@ from monitor.web.security import (
     is_public,
     new_csrf,
 )
-from monitor.web.ratelimit import RateLimiter
 from monitor.web.throttle import client_key
 from monitor.wiring import entity_specs
 
@@ -351,7 +351,9 @@ class WebApp:
             older=older,
             newest="/hits?" + urlencode(keep) if cursor else None,
             watchlists=self.watchlist_names(),
-            feeds=sorted({h.name for h in self.store.feed_health()} | {f.name for f in self.settings.feeds}, key=str.casefold),
+            feeds=sorted(
+                {h.name for h in self.store.feed_health()} | {f.name for f in self.settings.feeds}, key=str.casefold
+            ),
         )
 
     def hit_page(self, request: Request) -> Response:
@@ -370,7 +372,9 @@ class WebApp:
         sort = request.query_params.get("sort", "name")
         key = sort.lstrip("-")
         if key not in FEED_SORTS:
-            return self.page(request, "error.html", 400, title="Bad request", message=f"sort: one of {', '.join(FEED_SORTS)}")
+            return self.page(
+                request, "error.html", 400, title="Bad request", message=f"sort: one of {', '.join(FEED_SORTS)}"
+            )
         rows = self.feed_rows()
         rows.sort(key=lambda row: _sort_key(row, key), reverse=sort.startswith("-"))
         return self.page(request, "feeds.html", title="Feeds", rows=rows, sort=sort, sorts=FEED_SORTS)
@@ -426,7 +430,9 @@ class WebApp:
                 if time.monotonic() > deadline:
                     stopped = f"stopped after {done} of {len(articles)} articles: the time limit is {TRY_BUDGET:g} s"
                     break
-                text = ArticleText(article.title, article.text, article.feed, self.feed_tags.get(article.feed, frozenset()))
+                text = ArticleText(
+                    article.title, article.text, article.feed, self.feed_tags.get(article.feed, frozenset())
+                )
                 for result in matcher.match(text):
                     matches.append({"article": article, "result": result})
                 done += 1
@@ -444,7 +450,9 @@ class WebApp:
             cursor = Cursor.decode(params.get("cursor"))
         except (BadRequest, BadCursor) as exc:
             return self.page(request, "error.html", 400, title="Bad request", message=str(exc))
-        result = self.store.deliveries(statuses=statuses, channel=params.get("channel") or None, cursor=cursor, limit=PAGE_SIZE)
+        result = self.store.deliveries(
+            statuses=statuses, channel=params.get("channel") or None, cursor=cursor, limit=PAGE_SIZE
+        )
         keep = {k: v for k, v in params.items() if k not in ("cursor", "retried") and v}
         return self.page(
             request,
@@ -488,7 +496,9 @@ class WebApp:
             return refused
         if not self.guard.token_ok(_str(form.get("token"))):
             self.guard.throttle.failed(client)
-            return self.page(request, "login.html", 401, title="Sign in", next=target, problem="That token is not right.")
+            return self.page(
+                request, "login.html", 401, title="Sign in", next=target, problem="That token is not right."
+            )
         self.guard.throttle.succeeded(client)
         self.guard.sessions.end(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse(target, status_code=303)
@@ -587,7 +597,9 @@ class WebApp:
             limit = _limit(params.get("limit"))
         except (BadRequest, BadCursor) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        result = self.store.deliveries(statuses=statuses, channel=params.get("channel") or None, cursor=cursor, limit=limit)
+        result = self.store.deliveries(
+            statuses=statuses, channel=params.get("channel") or None, cursor=cursor, limit=limit
+        )
         return JSONResponse({"items": [delivery_dict(r) for r in result.items], "next_cursor": result.next_cursor})
 
     def api_openapi(self, request: Request) -> Response:
@@ -639,7 +651,9 @@ class WebApp:
             last = None
             if error is None:
                 try:
-                    last = await asyncio.wait_for(run_in_threadpool(self.store.last_polled_at), timeout=health.DB_TIMEOUT)
+                    last = await asyncio.wait_for(
+                        run_in_threadpool(self.store.last_polled_at), timeout=health.DB_TIMEOUT
+                    )
                 except Exception:  # noqa: BLE001 - reported as unknown
                     last = None
             observed = health.HealthInput(
@@ -674,7 +688,9 @@ def _story_json(entry: HitEntry) -> dict[str, Any]:
 
 
 def _forbidden() -> Response:
-    return Response("CSRF token missing or wrong: reload the page and try again\n", status_code=403, media_type="text/plain")
+    return Response(
+        "CSRF token missing or wrong: reload the page and try again\n", status_code=403, media_type="text/plain"
+    )
 
 
 def _str(value: Any) -> str:

@@ -30,6 +30,19 @@ _TIME = {"type": "string", "format": "date-time"}
 _NULL_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 
+def _ref(schema: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{schema}"}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A response with a JSON body."""
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _items(schema: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {"items": {"type": "array", "items": _ref(schema)}}}
+
+
 def _page(item: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -48,8 +61,8 @@ def _list(summary: str, schema: str, params: list[dict[str, Any]]) -> dict[str, 
             "summary": summary,
             "parameters": [*params, _CURSOR, _LIMIT],
             "responses": {
-                "200": {"description": "a page", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}},
-                "400": {"description": "a bad parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "200": _json("a page", _ref(schema)),
+                "400": _json("a bad parameter", _ref("Error")),
                 "401": {"description": "a token is required"},
             },
         }
@@ -79,7 +92,9 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
                            "description": "the best few snippets, plain text (feed text as it is, no markers)"},
             "highlight_parts": {
                 "type": "array",
-                "description": "each of `highlights` as runs: joined, the runs' text is the snippet; `match` marks a matched word",
+                "description": (
+                    "each of `highlights` as runs: joined, the runs' text is the snippet; `match` marks a matched word"
+                ),
                 "items": {"type": "array", "items": {"type": "object", "required": ["text", "match"], "properties": {
                     "text": {"type": "string"}, "match": {"type": "boolean"}}}},
             },
@@ -93,7 +108,9 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
         "attempts": {"type": "integer"}, "last_error": _NULL_STR}}
     story = {
         "type": "object",
-        "description": "One story (or a lone article) of one watchlist: its newest hit, how many hits, which feeds carried it.",
+        "description": (
+            "One story (or a lone article) of one watchlist: its newest hit, how many hits, which feeds carried it."
+        ),
         "required": ["story_id", "watchlist", "hits", "sources", "hit"],
         "properties": {
             "story_id": {"type": ["integer", "null"]},
@@ -111,9 +128,11 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
         "articles": {"type": "integer"}, "articles_per_day": {"type": "number"}}}
     watchlist = {"type": "object", "required": ["name"], "properties": {
         "name": {"type": "string"}, "query": _NULL_STR, "keywords": {"type": "array", "items": {"type": "string"}},
-        "entities": {"type": "array", "items": {"type": "string"}}, "channels": {"type": "array", "items": {"type": "string"}},
+        "entities": {"type": "array", "items": {"type": "string"}},
+        "channels": {"type": "array", "items": {"type": "string"}},
         "hits_total": {"type": "integer"},
-        "hits_per_day": {"type": "array", "items": {"type": "integer"}, "description": "the last 30 UTC days, oldest first"}}}
+        "hits_per_day": {
+            "type": "array", "items": {"type": "integer"}, "description": "the last 30 UTC days, oldest first"}}}
     delivery = {"type": "object", "description": "The same record as `monitor deliveries --format json`.",
                 "required": ["id", "channel", "status"], "properties": {
         "id": {"type": "integer"}, "channel": {"type": "string"}, "status": {"type": "string"},
@@ -123,20 +142,24 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "monitor API", "version": __version__,
-                 "description": "Read-only JSON API of the news monitor. With web.token set, send `Authorization: Bearer <token>`."},
+                 "description": "Read-only JSON API of the news monitor. "
+                                "With web.token set, send `Authorization: Bearer <token>`."},
         "servers": [{"url": server_url}],
         "security": [{}, {"bearer": []}],
         "paths": {
-            "/api/hits": _list("Stored hits, newest first: one per story and watchlist (as `monitor hits`)", "HitPage", [
+            "/api/hits": _list("Stored hits, newest first: one per story and watchlist (as `monitor hits`)",
+                               "HitPage", [
                 *_HIT_FILTERS,
                 {"name": "copies", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"]},
                  "description": "1: every copy of a story (as `monitor hits --copies`)"},
             ]),
             "/api/stories": _list("Hits grouped by story and watchlist, newest first", "StoryPage", _HIT_FILTERS),
-            "/api/feeds": {"get": {"summary": "Every feed's health", "responses": {"200": {"description": "feeds",
-                "content": {"application/json": {"schema": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Feed"}}}}}}}}}},
-            "/api/watchlists": {"get": {"summary": "Watchlists with hit counts", "responses": {"200": {"description": "watchlists",
-                "content": {"application/json": {"schema": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Watchlist"}}}}}}}}}},
+            "/api/feeds": {"get": {
+                "summary": "Every feed's health",
+                "responses": {"200": _json("feeds", _items("Feed"))}}},
+            "/api/watchlists": {"get": {
+                "summary": "Watchlists with hit counts",
+                "responses": {"200": _json("watchlists", _items("Watchlist"))}}},
             "/api/deliveries": _list("Outbox rows, newest first (default: not yet sent)", "DeliveryPage", [
                 {"name": "status", "in": "query", "required": False, "schema": {"type": "string"},
                  "description": "comma-separated statuses, or `all` (default: every unsent status)"},

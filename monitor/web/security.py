@@ -187,7 +187,9 @@ def csrf_ok(cookie: str | None, field: str | None) -> bool:
     return (
         bool(cookie)
         and bool(field)
-        and hmac.compare_digest(str(cookie).encode("utf-8", "surrogatepass"), str(field).encode("utf-8", "surrogatepass"))
+        and hmac.compare_digest(
+            str(cookie).encode("utf-8", "surrogatepass"), str(field).encode("utf-8", "surrogatepass")
+        )
     )
 
 

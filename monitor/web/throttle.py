@@ -82,7 +82,9 @@ class FailureThrottle:
         return len(self._records)
 
     def _evict(self, now: float) -> None:
-        quiet = [k for k, r in self._records.items() if now - r.last_failure > self.forget_after and r.locked_until <= now]
+        quiet = [
+            k for k, r in self._records.items() if now - r.last_failure > self.forget_after and r.locked_until <= now
+        ]
         for key in quiet:
             del self._records[key]
         if len(self._records) >= self.max_clients:
