@@ -17,7 +17,7 @@ from datetime import datetime
 from monitor import __version__
 from monitor.config import Settings
 
-__all__ = ["NodeIdentity", "config_hash", "dashboard_name", "make_node"]
+__all__ = ["PER_NODE", "NodeIdentity", "config_hash", "dashboard_name", "make_node"]
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,17 @@ class NodeIdentity:
     started_at: datetime
 
 
+# Settings that are each node's own, so nodes running one config may differ in
+# them: where the file is, its database login, whether it serves the
+# dashboard, and its name, heartbeat and claim batch.
+PER_NODE = frozenset({"source", "database", "web", "cluster"})
+
+
 def config_hash(settings: Settings) -> str:
     """A short, stable fingerprint of the effective configuration (after
-    `${VAR}` substitution and defaults): equal configs, equal hashes."""
-    dumped = settings.model_dump_json(exclude={"source"})
+    `${VAR}` substitution and defaults) that nodes share: equal configs,
+    equal hashes, whatever each node's own settings (`PER_NODE`)."""
+    dumped = settings.model_dump_json(exclude=set(PER_NODE))
     return hashlib.sha256(dumped.encode("utf-8")).hexdigest()[:16]
 
 
