@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.core.polling import Decision
 from monitor.models import FeedHealth, FeedRequest, Notice
 from monitor.store.schema import ArticleRow, DeliveryStatus, FeedRow, NoticeRow
+from monitor.store.stories import chunks
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,30 @@ class FeedStore:
         Returns the leased feeds and how many of them were taken over from
         a node whose lease had expired. A feed under a live lease is skipped,
         this node's own included (a feed whose result could not be recorded
-        keeps its lease, so a cycle does not claim it again and again); on PostgreSQL rows another daemon is
-        claiming at this moment are skipped too (FOR UPDATE SKIP LOCKED), so
-        two daemons never lease one feed. SQLite has one daemon (its writers
+        keeps its lease, so a cycle does not claim it again and again); on
+        PostgreSQL rows another daemon is claiming at this moment are skipped
+        too (FOR UPDATE SKIP LOCKED), so two daemons never lease one feed. SQLite has one daemon (its writers
         are serial anyway). `skip`: feed ids this node will not poll (not in
         its config).
         """
+        columns = (
+            FeedRow.id,
+            FeedRow.name,
+            FeedRow.url,
+            FeedRow.etag,
+            FeedRow.last_modified,
+            FeedRow.consecutive_failures,
+            FeedRow.unchanged_polls,
+            FeedRow.failing_since,
+            FeedRow.admin_alerted,
+            FeedRow.last_polled_at,
+            FeedRow.lease_owner,
+        )
         with self._session.begin() as session:
+            # Plain rows, one UPDATE: a 304 cycle of a thousand feeds claims
+            # them all, and ORM objects for each cost more than the claim.
             query = (
-                select(FeedRow)
+                select(*columns)
                 .where(FeedRow.active.is_(True), FeedRow.disabled_reason.is_(None))
                 .where(or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now))
             )
@@ -114,14 +130,29 @@ class FeedStore:
                 query = query.limit(limit)
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=FeedRow)
-            rows = list(session.scalars(query))
+            rows = session.execute(query).all()
             until = now + timedelta(seconds=lease)
-            taken = 0
-            for row in rows:
-                if row.lease_owner not in (None, node):
-                    taken += 1
-                row.lease_owner, row.lease_until = node, until
-            return [_request(row) for row in rows], taken
+            for chunk in chunks([row.id for row in rows], 500):
+                session.execute(
+                    update(FeedRow).where(FeedRow.id.in_(chunk)).values(lease_owner=node, lease_until=until)
+                )
+            taken = sum(1 for row in rows if row.lease_owner not in (None, node))
+            requests = [
+                FeedRequest(
+                    row.id,
+                    row.name,
+                    row.url,
+                    row.etag,
+                    row.last_modified,
+                    failures=row.consecutive_failures,
+                    unchanged_polls=row.unchanged_polls,
+                    failing_since=row.failing_since,
+                    admin_alerted=row.admin_alerted,
+                    polled=row.last_polled_at is not None,
+                )
+                for row in rows
+            ]
+            return requests, taken
 
     def release_leases(self, node: str, feed_ids: Sequence[int] | None = None) -> int:
         """Give back `node`'s leases (of `feed_ids`, or all): feeds it claimed
