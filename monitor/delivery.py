@@ -15,6 +15,7 @@ import hashlib
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from monitor.notify.render import (
     render_summary,
 )
 from monitor.notify.sender import Notifier, limits_for
+from monitor.store.engine import unreachable
 from monitor.store.outbox import Outbox
 from monitor.store.schema import DeliveryStatus
 
@@ -42,6 +44,11 @@ log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
 MAX_PARALLEL_CHANNELS = 4
+# Recording a send's outcome while the database is away (a restart, a
+# failover) is tried again, waiting this long at first, doubling up to the
+# ceiling, for at most half of delivery.claim_timeout.
+RECORD_RETRY_FIRST = 0.5
+RECORD_RETRY_MAX = 10.0
 
 
 def target_id(url: str) -> str:
@@ -201,7 +208,7 @@ class Dispatcher:
 
             outcome = self._send(channel, job.done_targets, render)
             if outcome.ok:
-                self.outbox.mark_sent(job.id, self.clock())
+                self._record(f"channel={name!r} alert {job.id}", self.outbox.mark_sent, job.id, self.clock())
                 summary.sent += 1
                 METRICS.delivery(name, "sent")
                 if budget is not None:
@@ -235,7 +242,7 @@ class Dispatcher:
             ),
         )
         if outcome.ok:
-            self.outbox.mark_message_sent(job.id, self.clock())
+            self._record(f"channel={name!r} {job.kind} {job.id}", self.outbox.mark_message_sent, job.id, self.clock())
             summary.messages += 1
             METRICS.delivery(name, "sent")
             log.info("channel=%r %s sent with %d hits", name, job.kind, len(job.hits))
@@ -247,7 +254,7 @@ class Dispatcher:
             channel, job.done_targets, lambda url: render_notice(job.subject, job.body, medium_for(url))
         )
         if outcome.ok:
-            self.outbox.mark_notice_sent(job.id, self.clock())
+            self._record(f"channel={name!r} notice {job.id}", self.outbox.mark_notice_sent, job.id, self.clock())
             summary.messages += 1
             METRICS.delivery(name, "sent")
             log.info("channel=%r notice sent: %s", name, job.subject)
@@ -271,6 +278,40 @@ class Dispatcher:
                 reasons.append(f"{privacy_url(url)}: {result.reason}")
         return SendOutcome(frozenset(accepted), tuple(reasons))
 
+    def _record(self, what: str, write: Callable[..., None], *args: object) -> None:
+        """Record a send's outcome, waiting out a database that is away.
+
+        The message has gone out (or failed) already: if the outcome is not
+        recorded, the row stays claimed and is sent again after
+        `delivery.claim_timeout`, and the rest of this claimed batch waits as
+        long. So a lost connection is tried again, backing off, for up to
+        half of the claim timeout (less on a stop, which gives up at once);
+        any other error, or the database still away then, is raised.
+        """
+        delay = RECORD_RETRY_FIRST
+        give_up = time.monotonic() + self.settings.delivery.claim_timeout / 2
+        failing = False
+        while True:
+            try:
+                write(*args)
+            except Exception as exc:
+                if not unreachable(exc) or self.stop.is_set() or time.monotonic() + delay > give_up:
+                    raise
+                if not failing:
+                    log.warning(
+                        "%s: the database does not answer (%s); recording the send's outcome as soon as it does",
+                        what,
+                        (str(exc).splitlines() or [type(exc).__name__])[0][:300],
+                    )
+                failing = True
+                if self.stop.wait(delay):
+                    raise
+                delay = min(delay * 2, RECORD_RETRY_MAX)
+                continue
+            if failing:
+                log.info("%s: recorded; the database answers again", what)
+            return
+
     def _record_failure(
         self, name: str, row_id: int, attempts: int, outcome: SendOutcome, summary: DispatchSummary, *, kind: str
     ) -> None:
@@ -285,7 +326,7 @@ class Dispatcher:
             "digest/summary": self.outbox.mark_message_failed,
             "notice": self.outbox.mark_notice_failed,
         }[kind]
-        mark(row_id, reason, again, outcome.done)
+        self._record(f"channel={name!r} {kind} {row_id}", mark, row_id, reason, again, outcome.done)
         summary.failed += 1
         METRICS.delivery(name, "failed")
         what = kind

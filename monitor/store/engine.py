@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 
 from monitor.errors import ConfigError
@@ -78,6 +78,14 @@ def _sqlite_engine(parsed: Any) -> Engine:
     return engine
 
 
+def unreachable(exc: BaseException) -> bool:
+    """True when `exc` says the database is away (refused, restarted, the
+    connection cut), not that a statement was wrong: worth trying again."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 def describe_url(url: str) -> str:
     """The database URL with its password hidden, for display."""
     try:
@@ -86,4 +94,4 @@ def describe_url(url: str) -> str:
         return "(invalid URL)"
 
 
-__all__ = ["DatabaseError", "Engine", "describe_url", "make_engine"]
+__all__ = ["DatabaseError", "Engine", "describe_url", "make_engine", "unreachable"]
