@@ -368,6 +368,9 @@ class FeedServer(_LoopbackHTTPServer):
         super().__init__()
         self._routes: dict[str, _Route] = {}
         self._answers: list[tuple[str, int]] = []
+        # Seconds to wait before answering each feed request (a slow publisher);
+        # stop() and close() end the wait at once.
+        self.delay = 0.0
 
     # -- configuration -----------------------------------------------------
 
@@ -509,6 +512,8 @@ class FeedServer(_LoopbackHTTPServer):
             released = self._released
         if route is None:
             return self._answer(handler, path, 404, b"not found", {"Content-Type": "text/plain"})
+        if self.delay:
+            released.wait(self.delay)
         if route.hang is not None:
             released.wait(route.hang)
             raise _Dropped
