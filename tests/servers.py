@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -152,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     server: _HTTPD
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean
 
     def handle(self) -> None:
@@ -348,7 +348,7 @@ def _as_http_datetime(value: datetime | str | None) -> datetime | None:
     if value.tzinfo is None:
         raise ValueError("last_modified must be timezone-aware")
     # HTTP dates have whole-second resolution.
-    return value.astimezone(timezone.utc).replace(microsecond=0)
+    return value.astimezone(UTC).replace(microsecond=0)
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -559,7 +559,7 @@ class FeedServer(_LoopbackHTTPServer):
             except (TypeError, ValueError):
                 return False
             if since.tzinfo is None:
-                since = since.replace(tzinfo=timezone.utc)
+                since = since.replace(tzinfo=UTC)
             return since >= route.last_modified
         return False
 
@@ -733,7 +733,7 @@ class _MailHandler:
     def __init__(self, owner: SmtpServer) -> None:
         self._owner = owner
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         return self._owner._receive(envelope)
 
 

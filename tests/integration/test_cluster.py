@@ -337,7 +337,7 @@ def test_three_daemons_started_at_the_same_instant_five_times_all_start(
             db = Db(url)
             try:
                 group = daemons(config, 3)
-                wait_for(lambda: len(db.alive()) == 3 or not all(d.running() for d in group), timeout=60,
+                wait_for(lambda: len(db.alive()) == 3 or not all(d.running() for d in group), timeout=60,  # noqa: B023 - waited for here
                          interval=0.1, message=f"round {round_}: three nodes alive")
                 assert all(d.running() for d in group), [d.log[-2000:] for d in group if not d.running()]
                 if round_ == 0:
@@ -346,7 +346,7 @@ def test_three_daemons_started_at_the_same_instant_five_times_all_start(
                     data = json.loads(status.stdout)
                     assert (data["alive"], data["config_versions"], data["warning"]) == (3, 1, None)
                     assert sorted(n["pid"] for n in data["nodes"]) == sorted(d.pid for d in group)
-                wait_for(lambda: db.polled() == 40, timeout=60, interval=0.1, message=f"round {round_}: feeds polled")
+                wait_for(lambda: db.polled() == 40, timeout=60, interval=0.1, message=f"round {round_}: feeds polled")  # noqa: B023
                 stop_all(group)
                 assert db.scalar("SELECT count(*) FROM feeds") == 40
                 assert {n.state for n in db.rows("SELECT stopped_at IS NOT NULL AS state FROM nodes")} == {True}
