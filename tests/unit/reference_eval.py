@@ -108,9 +108,14 @@ def evaluate(node: Node, article: RefArticle, entities: Mapping[str, EntitySpec]
             out += evaluate(child, article, entities)
         return out
     assert isinstance(node, Near)
-    out = []
-    for a in evaluate(node.left, article, entities):
-        for b in evaluate(node.right, article, entities):
+    # Every pair is tried, but pairs covering the same words are one
+    # occurrence with the leaves of them all: listing each pair separately
+    # made a chain of NEARs over a repeated word exponential.
+    lefts = evaluate(node.left, article, entities)
+    rights = evaluate(node.right, article, entities)
+    spans: dict[tuple, set] = {}
+    for a in lefts:
+        for b in rights:
             if a[0] != b[0] or a[0] == "none":
                 continue
             if a[2] <= b[1]:
@@ -120,8 +125,8 @@ def evaluate(node: Node, article: RefArticle, entities: Mapping[str, EntitySpec]
             else:
                 continue
             if gap <= node.distance:
-                out.append((a[0], min(a[1], b[1]), max(a[2], b[2]), a[3] + b[3]))
-    return out
+                spans.setdefault((a[0], min(a[1], b[1]), max(a[2], b[2])), set()).update(a[3] + b[3])
+    return [(f, start, end, tuple(leaves)) for (f, start, end), leaves in spans.items()]
 
 
 def reference_match(node: Node, article: RefArticle, entities: Mapping[str, EntitySpec] | None = None):

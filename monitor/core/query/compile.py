@@ -56,6 +56,7 @@ from monitor.core.query.evaluate import (
     CRegex,
     CSource,
     CTerm,
+    NearScope,
 )
 from monitor.core.query.fields import MAX_GAP, ArticleFields
 from monitor.core.text import tokenize
@@ -69,7 +70,8 @@ Candidates = frozenset[Key] | str | None
 
 # Words so common that a set made of them is a poor presearch choice.
 _COMMON = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "de", "del", "el", "en", "es", "for", "from", "has", "have", "he", "in", "is", "it", "la", "las", "los", "of", "on", "or", "por", "que", "se", "su", "that", "the", "this", "to", "un", "una", "was", "were", "with", "y"]
+    """a an and are as at be by de del el en es for from has have he in is
+    it la las los of on or por que se su that the this to un una was were with y""".split()
 )
 
 
@@ -162,17 +164,22 @@ class KeyTable:
 
 
 class Compiler:
-    """Turns syntax trees into compiled nodes, registering their keys."""
+    """Turns syntax trees into compiled nodes, registering their keys.
+
+    One Compiler per watchlist: its NEARs share one `NearScope`.
+    """
 
     def __init__(self, entities: Mapping[str, EntitySpec], table: KeyTable) -> None:
         self.entities = entities
         self.table = table
+        self.near_scope = NearScope()
 
     def term(self, words: Sequence[str], label: str, field: int | None = None,
              prefix: bool = False, raw: tuple[str, ...] | None = None) -> tuple[CTerm, Candidates]:
         key = self.table.add(words, prefix)
         pattern = phrase_pattern(words, prefix) if len(words) > MAX_KEY_WORDS else None
-        return CTerm(key, self.table.spelled[key], pattern, prefix and pattern is None, field, raw, label), frozenset([key])
+        term = CTerm(key, self.table.spelled[key], pattern, prefix and pattern is None, field, raw, label)
+        return term, frozenset([key])
 
     def compile(self, node: Node) -> tuple[CNode, Candidates]:
         if isinstance(node, Term):
@@ -190,7 +197,7 @@ class Compiler:
         if isinstance(node, Near):
             left, lc = self.compile(node.left)
             right, rc = self.compile(node.right)
-            return CNear(left, right, node.distance, node.ordered), self.cheapest([lc, rc])
+            return CNear(left, right, node.distance, node.ordered, self.near_scope), self.cheapest([lc, rc])
         parts = [self.compile(child) for child in node.children]
         if isinstance(node, Or):
             return COr([p[0] for p in parts]), union([p[1] for p in parts])

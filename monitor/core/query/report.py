@@ -25,6 +25,7 @@ Owns turning an evaluation's leaves into things people read.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from math import log2
 from typing import NamedTuple
@@ -113,10 +114,16 @@ def highlighted_snippets(
         return (_render(fields, hits[0][0], _bounds(fields, hits[0], cache), hits),)
     # (-distinct terms, -hits, text before title, field, lo, hi)
     windows: list[tuple[int, int, bool, int, int, int]] = []
+    # The hits inside a window are found by bisecting their starts, not by
+    # testing every hit: an article repeating a watched word thousands of
+    # times would otherwise take time quadratic in its length.
+    by_start = sorted(hits)
+    starts = [(h[0], h[1]) for h in by_start]
     for hit in hits:
         field = hit[0]
         lo, hi = _bounds(fields, hit, cache)
-        inside = [h[3] for h in hits if h[0] == field and h[1] >= lo and h[2] <= hi]
+        near = by_start[bisect_left(starts, (field, lo)) : bisect_right(starts, (field, hi))]
+        inside = [h[3] for h in near if h[2] <= hi]
         windows.append((-len(set(inside)), -len(inside), field != 1, field, lo, hi))
     windows.sort()
     chosen: list[tuple[int, int, int]] = []
