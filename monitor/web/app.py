@@ -77,6 +77,12 @@ PAGE_SIZE = 50
 TRY_DEFAULT, TRY_MAX = 200, 5000
 TRY_RATE, TRY_BURST = 10, 10  # "try it" runs per minute per client address
 TRY_BUDGET = 10.0  # seconds one "try it" may spend matching before it stops
+# A typed query's size and the text it sees per article are bounded too: the
+# budget is checked between articles, and matching costs about (occurrences
+# in the text) x (terms in the query), so one huge article and a query of
+# many terms could otherwise hold a worker (and the GIL) for many seconds.
+TRY_MAX_QUERY = 500
+TRY_MAX_TEXT = 20_000
 CHART_DAYS = 30
 FEED_SORTS = ("name", "state", "last_success", "last_error", "next_poll", "articles_per_day", "articles")
 SECURITY_HEADERS = {
@@ -420,6 +426,8 @@ class WebApp:
         """
         if not query:
             return {"error": "enter a query", "matches": [], "articles": 0}
+        if len(query) > TRY_MAX_QUERY:
+            return {"error": f"the query is longer than {TRY_MAX_QUERY} characters", "matches": [], "articles": 0}
         try:
             matcher = Matcher([WatchlistSpec(name="try", query=query)], entity_specs(self.settings),
                               regex_fallback=False)
@@ -431,7 +439,10 @@ class WebApp:
                     stopped = f"stopped after {done} of {len(articles)} articles: the time limit is {TRY_BUDGET:g} s"
                     break
                 text = ArticleText(
-                    article.title, article.text, article.feed, self.feed_tags.get(article.feed, frozenset())
+                    article.title[:TRY_MAX_TEXT],
+                    article.text[:TRY_MAX_TEXT],
+                    article.feed,
+                    self.feed_tags.get(article.feed, frozenset()),
                 )
                 for result in matcher.match(text):
                     matches.append({"article": article, "result": result})

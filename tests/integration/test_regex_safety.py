@@ -40,6 +40,9 @@ def test_try_it_runs_only_re2_patterns(database_url: str, make_settings: Callabl
         assert probe.status_code == 200 and "0 of 8 articles match" in probe.text
         ok = client.post("/watchlists/try", data={"csrf": csrf, "query": r"/\bviolence report number \d\b/"})
         assert ok.status_code == 200 and "5 of 8 articles match" in ok.text
+        # Matching costs occurrences x terms: a typed query's length is bounded.
+        long = client.post("/watchlists/try", data={"csrf": csrf, "query": " AND ".join(["cartel"] * 100)})
+        assert long.status_code == 400 and "the query is longer than 500 characters" in long.text
     engine.dispose()
 
 
