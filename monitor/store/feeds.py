@@ -137,21 +137,7 @@ class FeedStore:
                     update(FeedRow).where(FeedRow.id.in_(chunk)).values(lease_owner=node, lease_until=until)
                 )
             taken = sum(1 for row in rows if row.lease_owner not in (None, node))
-            requests = [
-                FeedRequest(
-                    row.id,
-                    row.name,
-                    row.url,
-                    row.etag,
-                    row.last_modified,
-                    failures=row.consecutive_failures,
-                    unchanged_polls=row.unchanged_polls,
-                    failing_since=row.failing_since,
-                    admin_alerted=row.admin_alerted,
-                    polled=row.last_polled_at is not None,
-                )
-                for row in rows
-            ]
+            requests = [_request(row) for row in rows]
             return requests, taken
 
     def release_leases(self, node: str, feed_ids: Sequence[int] | None = None) -> int:
@@ -298,7 +284,8 @@ class FeedStore:
 
 
 
-def _request(row: FeedRow) -> FeedRequest:
+def _request(row: Any) -> FeedRequest:
+    """A feed row (ORM object or plain row with those columns) as a request."""
     return FeedRequest(
         row.id,
         row.name,
