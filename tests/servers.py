@@ -206,6 +206,11 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPD(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 overflows when several daemons open
+    # dozens of connections at once on a busy machine: the kernel then drops
+    # SYNs and a client may hit its connect timeout without the request ever
+    # being recorded. A real server listens with a deep queue; so do we.
+    request_queue_size = 128
     owner: _LoopbackHTTPServer
 
 

@@ -309,6 +309,8 @@ def test_three_daemons_fetch_each_due_feed_once_and_deliver_each_hit_once(
         assert len(db.alive()) == 3
         stop_all(group)
 
+        # A fetch that failed is polled but never reached the server: say why first.
+        assert db.rows("SELECT name, last_error FROM feeds WHERE last_error IS NOT NULL") == []
         counts = feeds.counts()
         assert {feeds.path(i): counts[feeds.path(i)] for i in range(300)} == {feeds.path(i): 1 for i in range(300)}
         by_daemon = [d.polled() for d in group]
