@@ -1,5 +1,6 @@
 """config.yaml → validated, frozen settings (`model`), read and checked by `loading`."""
 
+from monitor.config.durations import format_duration, parse_duration
 from monitor.config.loading import find_config, format_loc, load_config, parse_config, template_path
 from monitor.config.model import (
     CONFIG_ENV,
@@ -10,14 +11,13 @@ from monitor.config.model import (
     DeliverySettings,
     EntityConfig,
     FeedConfig,
+    FulltextSettings,
     PollSettings,
     RetentionSettings,
     Secret,
     Settings,
     WatchlistConfig,
     WebSettings,
-    format_duration,
-    parse_duration,
     redact_url,
 )
 
@@ -30,6 +30,7 @@ __all__ = [
     "DeliverySettings",
     "EntityConfig",
     "FeedConfig",
+    "FulltextSettings",
     "PollSettings",
     "RetentionSettings",
     "Secret",

@@ -345,6 +345,21 @@ def _cross_check(raw: Mapping[str, Any]) -> Iterator[str]:
         for j, tag in enumerate(_strings(watchlist.get("tags"))):
             if feeds and tag not in feed_tags:
                 yield f"watchlists[{i}].tags[{j}]: no feed carries the tag {tag!r}"
+        yield from _spike_channels(f"watchlists[{i}].spike", watchlist.get("spike"), channels)
+    yield from _spike_channels("spikes", raw.get("spikes"), channels)
+    if isinstance(raw_entities, dict):
+        for name, entity in raw_entities.items():
+            if isinstance(entity, dict):
+                yield from _spike_channels(f"entities.{name}.spike", entity.get("spike"), channels)
+
+
+def _spike_channels(where: str, block: object, channels: Mapping[Any, Any]) -> Iterator[str]:
+    if not isinstance(block, dict):
+        return
+    for j, channel in enumerate(_strings(block.get("channels"))):
+        if channel not in channels:
+            known = ", ".join(sorted(map(str, channels))) or "none defined"
+            yield f"{where}.channels[{j}]: unknown channel {channel!r} (known: {known})"
 
 
 def is_loopback_host(host: str) -> bool:

@@ -21,43 +21,12 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config.durations import Duration, format_duration
+from monitor.config.spikes import SpikeOverride, SpikeSettings
 from monitor.core.text import words
 
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "MONITOR_CONFIG"
-
-# --- durations -------------------------------------------------------------
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: object) -> float:
-    """Seconds in a duration such as 90s, 15m, 2h, 7d, or a bare number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        m = _DURATION_RE.match(str(value))
-        if not m:
-            raise ValueError(f"{str(value)!r} is not a duration (use e.g. 90s, 15m, 2h, 1d)")
-        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"]
-    if seconds <= 0:
-        raise ValueError(f"{value!r} must be longer than zero")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest exact form of a duration: 900 → 15m."""
-    for unit in ("w", "d", "h", "m", "s"):
-        size = _UNIT_SECONDS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 # --- secrets ---------------------------------------------------------------
 
@@ -141,6 +110,22 @@ def _non_empty(value: tuple[Any, ...]) -> tuple[Any, ...]:
     return value
 
 
+FulltextMode = Literal["auto", "always", "never"]
+SourceType = Literal["auto", "rss", "jsonfeed", "sitemap", "html"]
+
+
+def _css(value: str) -> str:
+    from monitor.fetch.selectors import selector_problem
+
+    problem = selector_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value.strip()
+
+
+Css = Annotated[str, AfterValidator(_css)]
+
+
 class PollSettings(_Model):
     """How feeds are fetched."""
 
@@ -164,6 +149,9 @@ class PollSettings(_Model):
     # Follow a publisher's redirect from a public address into private space
     # (loopback, LAN, link-local, ...); refused unless set.
     allow_private_redirects: bool = False
+    # Fetch the article page of new entries: auto (when the feed's text is
+    # short or a teaser), always, or never. A feed's own `fulltext` wins.
+    fulltext: FulltextMode = "auto"
 
     @model_validator(mode="after")
     def _bounds(self) -> PollSettings:
@@ -183,6 +171,25 @@ class PollSettings(_Model):
                 "that need it their own interval"
             )
         return value
+
+
+class FulltextSettings(_Model):
+    """Fetching the article page of entries whose feed carries only a teaser."""
+
+    # `auto` fetches an entry whose feed text has fewer words than this.
+    min_words: int = Field(default=150, ge=0, le=100_000)
+    # How long a new entry's alert may wait for its page; after that it is
+    # matched on the feed's text and re-matched when the page arrives.
+    max_wait: Duration = Field(default=30.0, le=3600.0)
+    # Obey robots.txt for article pages (feeds are fetched as configured).
+    respect_robots: bool = True
+    # Largest article page read (after decompression).
+    max_bytes: int = Field(default=5 * 1024 * 1024, ge=16 * 1024)
+    # A failed page is tried once more after this long.
+    retry_after: Duration = 900.0
+    # Article pages fetched at once across all hosts (`poll.per_host` and
+    # `poll.host_delay` still apply per host).
+    concurrency: int = Field(default=4, ge=1, le=100)
 
 
 class DeliverySettings(_Model):
@@ -294,6 +301,24 @@ class FeedConfig(_Model):
     tags: Tags = ()
     interval: Duration | None = None
     quiet_after: Duration | None = None
+    fulltext: FulltextMode | None = None
+    # What the URL serves; auto: told apart by content (RSS/Atom/RDF, JSON
+    # Feed, a news sitemap). `html` reads a listing page with the selectors.
+    type: SourceType = "auto"
+    items: Css | None = None
+    title: Css | None = None
+    link: Css | None = None
+    date: Css | None = None
+    summary: Css | None = None
+
+    @model_validator(mode="after")
+    def _selectors_fit(self) -> FeedConfig:
+        given = [k for k in ("items", "title", "link", "date", "summary") if getattr(self, k) is not None]
+        if self.type == "html" and self.items is None:
+            raise ValueError("type: html needs an `items` selector (one match per article, e.g. \"article.teaser\")")
+        if self.type != "html" and given:
+            raise ValueError(f"{', '.join(given)} apply to `type: html` sources only")
+        return self
 
 
 def _cron(value: str) -> str:
@@ -357,6 +382,7 @@ class EntityConfig(_Model):
     names: tuple[Keyword, ...] = ()
     aliases: tuple[Keyword, ...] = ()
     context: tuple[Keyword, ...] = ()
+    spike: SpikeOverride | None = None
 
     @model_validator(mode="after")
     def _usable(self) -> EntityConfig:
@@ -380,6 +406,7 @@ class WatchlistConfig(_Model):
     entities: tuple[Name, ...] = ()
     tags: Tags = ()
     channels: tuple[Name, ...] = ()
+    spike: SpikeOverride | None = None
 
     @model_validator(mode="after")
     def _has_something_to_match(self) -> WatchlistConfig:
@@ -405,6 +432,8 @@ class Settings(_Model):
     web: WebSettings = WebSettings()
     retention: RetentionSettings = RetentionSettings()
     cluster: ClusterSettings = ClusterSettings()
+    fulltext: FulltextSettings = FulltextSettings()
+    spikes: SpikeSettings = SpikeSettings()
     feeds: tuple[FeedConfig, ...] = ()
     channels: dict[Name, ChannelConfig] = {}
     entities: dict[Name, EntityConfig] = {}
@@ -414,6 +443,10 @@ class Settings(_Model):
 
     def feed_interval(self, feed: FeedConfig) -> float:
         return feed.interval if feed.interval is not None else self.poll.interval
+
+    def fulltext_mode(self, feed: FeedConfig) -> str:
+        """auto, always or never: the feed's own `fulltext`, else `poll.fulltext`."""
+        return feed.fulltext or self.poll.fulltext
 
     def quiet_after(self, feed: FeedConfig) -> float:
         return feed.quiet_after if feed.quiet_after is not None else self.poll.quiet_after
