@@ -139,6 +139,11 @@ class FeedRow(Base):
     # an expired lease is anyone's).
     lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # What the source is (rss, atom, rdf, jsonfeed, sitemap, html), from its last parse.
+    kind: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Article pages fetched for this feed's entries: read, and given up on.
+    pages_ok: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pages_failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class NodeRow(Base):
@@ -211,6 +216,7 @@ class ArticleRow(Base):
         Index("ix_articles_canonical_url", "canonical_url"),
         Index("ix_articles_first_seen", "first_seen_at"),
         Index("ix_articles_story", "story_id"),
+        Index("ix_articles_page_due", "page_state", "page_due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -228,6 +234,17 @@ class ArticleRow(Base):
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The article page's main text ('' when none was fetched or it added nothing).
+    page_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Its fetch: NULL (not wanted), pending, retry, done or failed (`fulltext`).
+    # A daemon leases a due page (page_lease_*) before fetching it, so
+    # daemons sharing the database fetch each page once.
+    page_state: Mapped[str | None] = mapped_column(String(12), default=None)
+    page_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    page_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    page_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    page_lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    page_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     feed: Mapped[FeedRow] = relationship()
 
@@ -294,6 +311,9 @@ class HitRow(Base):
     # The best few snippets with their matches marked (why it matched).
     snippets: Mapped[tuple[Snippet, ...]] = mapped_column(SnippetsJSON, default=tuple)
     found_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The text it matched in: `feed` (title and the feed's text) or `page`
+    # (only the article page's full text has it).
+    matched_in: Mapped[str] = mapped_column(String(8), default="feed", server_default="feed")
 
     article: Mapped[ArticleRow] = relationship()
 
