@@ -65,7 +65,8 @@ _JUDGEABLE = 5
 _TAIL = 160
 
 # Trailing decoration after a teaser marker: quotes, arrows, brackets, closing punctuation.
-_TRAILING = " \t\n\"'”’»›>→⟶▸▶)]}.:;,!-–—|*"
+_DECOR = " \t\n\"'”’»›>→⟶▸▶}:;,!-–—|*"
+_TRAILING = _DECOR + ".)]"
 _ELLIPSIS = re.compile(r"(?:…|\.\.\.|\[\s*(?:…|\.\.\.)\s*\]|\(\s*(?:…|\.\.\.)\s*\))$")
 _PHRASES = (
     "read more",
@@ -117,21 +118,14 @@ def wants_page(mode: str, text: str, min_words: int) -> bool:
 
 def is_teaser(text: str) -> bool:
     """Whether `text` ends like a cut-off excerpt (an ellipsis or a "read more" link)."""
-    tail = text[-_TAIL:].rstrip()
-    if not tail:
-        return False
-    if _ELLIPSIS.search(tail):
-        return True
     # Only the last line: a "More" heading earlier in a full text is not a teaser mark.
-    last = _plain(tail.rsplit("\n", 1)[-1])
-    if _WORDPRESS_FOOTER.search(last):
-        return True
-    if _CONTINUE_TITLE.search(last):
+    last = _plain(text[-_TAIL:].rstrip().rsplit("\n", 1)[-1])
+    if not last:
+        return False
+    if _WORDPRESS_FOOTER.search(last) or _CONTINUE_TITLE.search(last) or _ELLIPSIS.search(last.rstrip(_DECOR)):
         return True
     last = last.rstrip(_TRAILING)
-    if _ELLIPSIS.search(last) or last in _LINK_WORDS:
-        return True
-    return bool(_PHRASE_END.search(last))
+    return last in _LINK_WORDS or bool(_PHRASE_END.search(last))
 
 
 def page_adds(feed_text: str, page_text: str) -> bool:
