@@ -93,6 +93,8 @@ class ParsedFeed:
     ttl: str | None = None
     update_period: str | None = None
     update_frequency: str | None = None
+    # What the body was: rss, atom, rdf, jsonfeed, sitemap or html (a listing page).
+    kind: str = "rss"
 
 
 @dataclass(frozen=True)
