@@ -10,21 +10,24 @@ new entry, from the feed's own text (summary and content as plain text):
 - `auto`: yes when the text has fewer than `min_words` words, or when it
   looks like a teaser whatever its length (`is_teaser`).
 
-`is_teaser(text)` — the text ends the way publishers end a cut-off excerpt
-(its last line within the last 160 characters, case-folded, accents off, trailing spaces, quotes, arrows and
-closing punctuation ignored):
+`is_teaser(text)` — the text ends the way publishers end a cut-off excerpt.
+Only its last line (within the last 160 characters) is looked at,
+case-folded and without accents, trailing spaces, quotes, arrows and closing
+punctuation ignored. Teaser endings:
 
 - an ellipsis: "…", "...", "[…]", "[...]", "(…)", "(...)";
-- a link phrase: "read more", "continue reading", "keep reading", "read the
-  full story/article", "full story" (or a line that is only "More", "Más",
-  "Plus", "Mehr", "Read", "Leer", "Continue" or "Seguir"), WordPress's
-  "Continue reading “Title”" and its translations; Spanish "leer más", "lee más",
-  "seguir leyendo", "sigue leyendo", "ver más", "nota completa", "leer la
-  nota completa"; French "lire la suite", "en savoir plus"; Portuguese "leia
+- a link phrase ending the line: English "read more", "continue reading",
+  "keep reading", "read the full story/article", "full story"; Spanish "leer
+  más", "lee más", "seguir leyendo", "sigue leyendo", "(leer la) nota
+  completa"; French "lire la suite", "en savoir plus"; Portuguese "leia
   mais", "continue lendo", "saiba mais"; German "weiterlesen", "mehr lesen";
   Italian "leggi tutto", "continua a leggere";
-- WordPress's feed footer: "The post … appeared first on …" and its Spanish
-  form "La entrada … se publicó primero en …".
+- a last line that is only "More", "See more", "Más", "Ver más", "Plus",
+  "Mehr", "Read", "Leer", "Continue" or "Seguir" (ending a sentence, these
+  are just words);
+- WordPress's "Continue reading “Title”" (and its Spanish, French and German
+  forms), and its feed footer "The post … appeared first on …" / "La
+  entrada … se publicó primero en …".
 
 `page_adds(feed_text, page_text)` — whether the extracted page text should be
 used at all. Yes when both hold:
@@ -81,7 +84,6 @@ _PHRASES = (
     "lee mas",
     "seguir leyendo",
     "sigue leyendo",
-    "ver mas",
     "nota completa",
     "leer nota completa",
     "leer la nota completa",
@@ -97,8 +99,8 @@ _PHRASES = (
 )
 # A phrase counts when it ends the text and starts a word (folded text: accents gone).
 _PHRASE_END = re.compile(r"(?:^|[^\w])(?:" + "|".join(re.escape(p) for p in _PHRASES) + r")$")
-# Single words that mark a teaser only as a line of their own ("More »"): at the end of a sentence they are words.
-_LINK_WORDS = frozenset({"more", "mas", "plus", "mehr", "read", "leer", "continue", "seguir"})
+# Words that mark a teaser only as a line of their own ("More »"): ending a sentence they are just words.
+_LINK_WORDS = frozenset({"more", "see more", "mas", "ver mas", "plus", "mehr", "read", "leer", "continue", "seguir"})
 # WordPress's "Continue reading “Title” →", and its translations: the phrase, then the quoted title.
 _CONTINUE_TITLE = re.compile(r"(?:^|[^\w])(?:continue reading|keep reading|seguir leyendo|sigue leyendo|lire la suite"
                              r"|continuar leyendo|weiterlesen)\s*[\"“'‘«„].{0,150}$")
