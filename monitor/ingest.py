@@ -29,11 +29,19 @@ from monitor.core.feedplan import (
     story_pairs,
     update_hits,
 )
+from monitor.core.fulltext import page_adds
 from monitor.core.matcher import ArticleText, Matcher, MatchResult
 from monitor.core.polling import Decision
 from monitor.core.stories import StoryPolicy, assign, shingles, story_keys
-from monitor.models import ArticleData
+from monitor.models import ArticleData, NewHit
 from monitor.store.entries import FeedTransaction, SaveResult
+from monitor.store.pages import PageJob, PageTransaction
+
+
+class PageTransactions(Protocol):
+    """Where late pages are stored (`store.pages.PageStore`)."""
+
+    def page_transaction(self) -> AbstractContextManager[PageTransaction]: ...
 
 
 class FeedTransactions(Protocol):
@@ -54,6 +62,7 @@ class FeedUpdate:
     etag: str | None = None
     last_modified: str | None = None
     title: str | None = None
+    kind: str | None = None
 
 
 def store_feed(
@@ -72,7 +81,7 @@ def store_feed(
     now = update.now
 
     def match(article: ArticleData) -> Sequence[MatchResult]:
-        return matcher.match(ArticleText(article.title, article.text, update.feed, update.tags))
+        return match_article(matcher, article.title, article.feed_text, article.page_text, update.feed, update.tags)
 
     with store.feed_transaction(update.feed_id, stories=policy.enabled) as tx:
         firsts = first_entries(update.articles)
@@ -118,6 +127,72 @@ def store_feed(
             copy_stories=frozenset(final(s) for s in tx.stories_of([a for a, _ in classified.copies])),
             updates=updates,
             hits=plan_hits(found, route, state),
+            feed_kind=update.kind,
         )
         return tx.apply(plan, route.instant, policy)
 
+
+def match_article(
+    matcher: Matcher, title: str, feed_text: str, page_text: str, feed: str, tags: frozenset[str]
+) -> list[MatchResult]:
+    """Match an article on its full text when it has one, saying which text each hit needs.
+
+    A watchlist that matches the title and the feed's text alone is `feed`;
+    one that only the page's text gives is `page`. Without a page text this
+    is one plain match.
+    """
+    results = list(matcher.match(ArticleText(title, page_text or feed_text, feed, tags)))
+    if not page_text or not results:
+        return results
+    in_feed = {r.watchlist for r in matcher.match(ArticleText(title, feed_text, feed, tags))}
+    return [r if r.watchlist in in_feed else replace(r, matched_in="page") for r in results]
+
+
+def unseen(
+    store: FeedTransactions, feed_id: int, articles: Sequence[ArticleData], strip_params: Sequence[str]
+) -> list[ArticleData]:
+    """The entries `store_feed` would store as new articles (not known by guid nor by URL).
+
+    Read before their pages are fetched, so a poll fetches pages for new
+    articles only; a copy of an article another feed brought is not fetched
+    again (one fetch per canonical URL).
+    """
+    with store.feed_transaction(feed_id, stories=False) as tx:
+        firsts = first_entries(articles)
+        known = tx.known(list(firsts))
+        entries = identify(firsts, known, strip_params)
+        return [e.article for e in classify(entries, known, tx.articles_by_url(new_urls(entries, known))).new]
+
+
+def store_page(
+    store: PageTransactions,
+    job: PageJob,
+    node: str,
+    page_text: str,
+    matcher: Matcher,
+    route: Router,
+    tags: frozenset[str],
+    now: datetime,
+) -> list[NewHit] | None:
+    """A late page's text stored, and the article re-matched on it, in one transaction.
+
+    Like an update: only watchlists the article did not match before give a
+    hit (and an alert, routed as any other). `page_text` '' (the page added
+    nothing: `core.fulltext.page_adds`) records the page as done without matching. None: the page's
+    lease was taken over by another node, nothing written.
+    """
+    with store.page_transaction() as tx:
+        stored = tx.article(job.article_id)
+        if stored is None:
+            return None
+        title, feed_text, feed = stored
+        if not page_adds(feed_text, page_text):
+            page_text = ""
+        if not tx.page_done(job, node, page_text):
+            return None
+        if not page_text:
+            return []
+        results = match_article(matcher, title, feed_text, page_text, feed, tags)
+        found = tx.found([(job.article_id, r) for r in results])
+        state = tx.alert_state(story_pairs(found))
+        return tx.insert(plan_hits(found, route, state), now)

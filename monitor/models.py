@@ -75,11 +75,24 @@ class ArticleData:
     author: str | None = None
     # Story index keys, when the parser already computed them (core.stories).
     story_keys: tuple[int, ...] | None = None
+    # The main text of the article's page, when it was fetched and adds to
+    # the feed's text (`core.fulltext.page_adds`); '' otherwise.
+    page_text: str = ""
+    # Its fetch (`fulltext`): None (not wanted), done, pending (the wait ran
+    # out: fetched later), retry (failed once), failed; and why it failed.
+    page_state: str | None = None
+    page_reason: str | None = None
+    page_due: datetime | None = None  # pending or retry: when to fetch it
+
+    @property
+    def feed_text(self) -> str:
+        """What the feed itself carries: summary plus content."""
+        return body_text(self.summary, self.content)
 
     @property
     def text(self) -> str:
-        """The body searched by unscoped terms: summary plus content."""
-        return body_text(self.summary, self.content)
+        """The body searched by unscoped terms: the page's text when there is one, else the feed's."""
+        return self.page_text or self.feed_text
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,15 @@ class FeedHealth:
     last_new_article_at: datetime | None = None
     first_seen: datetime | None = None
     interval: float | None = None
+    kind: str | None = None  # rss, atom, rdf, jsonfeed, sitemap, html (its last parse)
+    pages_ok: int = 0  # article pages read for its entries
+    pages_failed: int = 0  # … and given up on after a retry
+
+    @property
+    def fulltext(self) -> str:
+        """The full-text success rate as shown: '12/14' (pages read of pages settled), or '-'."""
+        settled = self.pages_ok + self.pages_failed
+        return f"{self.pages_ok}/{settled}" if settled else "-"
 
 
 @dataclass(frozen=True)
@@ -202,6 +224,8 @@ class HitRecord:
     snippets: tuple[Snippet, ...] = ()
     story_id: int | None = None
     sources: tuple[Source, ...] = ()
+    # "feed", or "page": only the article page's full text has what matched.
+    matched_in: str = "feed"
 
     @property
     def outlets(self) -> int:
@@ -251,10 +275,12 @@ class StoredArticle:
     content: str
     link: str | None
     published: datetime
+    page_text: str = ""
 
     @property
     def text(self) -> str:
-        return body_text(self.summary, self.content)
+        """What matching sees: the article page's text when it was read, else the feed's."""
+        return self.page_text or body_text(self.summary, self.content)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -34,13 +34,15 @@ from monitor.core.polling import (
 )
 from monitor.fetch import pool
 from monitor.fetch.http import Fetcher
+from monitor.fetch.pages import PageFetcher
 from monitor.fetch.pool import ParseOutcome, ParseRequest
-from monitor.ingest import FeedTransactions, FeedUpdate, store_feed
+from monitor.fulltext import LatePages, LateStore, PageStage
+from monitor.ingest import FeedTransactions, FeedUpdate, store_feed, unseen
 from monitor.metrics import METRICS
 from monitor.models import FeedRequest, FetchResult, NewHit, Notice, ParsedFeed
 from monitor.notify.notices import failing_notice, recovered_notice
 from monitor.notify.render import render_console
-from monitor.wiring import fetch_settings
+from monitor.wiring import fetch_settings, page_settings
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,12 @@ class PollStore(FeedTransactions, Protocol):
 
     def flush_story_keys(self) -> int: ...
 
+    def release_pages(self, node: str) -> int: ...
+
+
+class _PollStore(PollStore, LateStore, Protocol):
+    """Both: what `Poller` is given."""
+
 
 @dataclass(frozen=True)
 class FeedPoll:
@@ -121,7 +129,7 @@ class Poller:
     def __init__(
         self,
         settings: Settings,
-        repo: PollStore,
+        repo: _PollStore,
         matcher: Matcher,
         route: Router,
         *,
@@ -148,6 +156,12 @@ class Poller:
         self.workers = poll.parse_workers if poll.parse_workers is not None else (os.cpu_count() or 1)
         self._feeds = {feed.name: feed for feed in settings.feeds}
         self._unchanged: list[tuple[int, Decision]] = []
+        # Full text: pages of new entries in the poll (`stage`), late ones after it.
+        self.pages = PageFetcher(self.fetcher, page_settings(settings))
+        self.stage: PageStage[tuple[FeedPoll, ParsedFeed]] = PageStage(
+            self.pages, settings.fulltext, self.workers, clock
+        )
+        self.late = LatePages(repo, self.pages, settings.fulltext, self.workers, clock, node)
 
     def close(self) -> None:
         self.fetcher.close()
@@ -194,12 +208,15 @@ class Poller:
                     self._run(mine, summary)
                 if batch is None:
                     break
+            if not self.stop.is_set():
+                self._late_pages(summary)
         finally:
             self._flush_story_keys()
             # Feeds claimed but not recorded (stopping mid-batch, or their
             # result could not be written) are handed back for the next tick.
             try:
                 self.repo.release_leases(self.node)
+                self.repo.release_pages(self.node)
             except Exception:
                 log.exception("could not hand back this node's leases; they expire by themselves")
         if not summary.feeds:
@@ -234,6 +251,7 @@ class Poller:
             if result is None:  # nothing fetched lately: finish what is parsed
                 drain(block=False)
                 continue
+            self._release(summary)
             if not result.ok or result.not_modified:
                 self._handle(result, None, summary)
                 continue
@@ -246,7 +264,22 @@ class Poller:
             drain(block=len(pending) >= max_inflight)
         while pending:
             drain(block=True)
+            self._release(summary)
+        while self.stage.busy:  # feeds waiting for their entries' pages (at most fulltext.max_wait)
+            if self.stop.is_set():
+                self._release(summary, cancel=True)
+                break
+            self._release(summary, block=0.25)
         self._flush_unchanged()
+
+    def _release(self, summary: PollSummary, *, block: float = 0.0, cancel: bool = False) -> None:
+        """Store the feeds whose pages are in (or whose wait ran out)."""
+        for (poll, parsed), articles in self.stage.cancel() if cancel else self.stage.ready(block):
+            try:
+                self._store(poll, replace(parsed, articles=tuple(articles)), summary)
+            except Exception as exc:
+                log.exception("feed=%r unexpected error while storing", poll.request.name)
+                self._failed(poll, f"internal error: {type(exc).__name__}: {exc}", summary)
 
     def _flush_story_keys(self) -> None:
         try:
@@ -299,11 +332,52 @@ class Poller:
                 self._not_modified(poll, summary)
             elif parsed is None or parsed[0] == "error" or not isinstance(parsed[1], ParsedFeed):
                 self._failed(poll, str(parsed[1]) if parsed else "not parsed", summary)
-            else:
+            elif not self._hold_for_pages(poll, parsed[1]):
                 self._store(poll, parsed[1], summary)
         except Exception as exc:
             log.exception("feed=%r unexpected error while storing", request.name)
             self._failed(poll, f"internal error: {type(exc).__name__}: {exc}", summary)
+
+    def _hold_for_pages(self, poll: FeedPoll, parsed: ParsedFeed) -> bool:
+        """Whether the feed waits in the page stage: new entries of it want their pages."""
+        mode = self.settings.fulltext_mode(poll.feed)
+        if mode == "never":
+            return False
+        wanted = self.stage.wanted(mode, parsed.articles, poll.now)
+        if not wanted:
+            return False
+        policy = self.route.stories
+        new = {
+            id(a)
+            for a in unseen(
+                self.repo,
+                poll.request.feed_id,
+                [parsed.articles[i] for i in wanted],
+                policy.strip_params if policy else (),
+            )
+        }
+        wanted = [i for i in wanted if id(parsed.articles[i]) in new]
+        if not wanted:
+            return False
+        self.stage.hold((poll, parsed), poll.feed.url, parsed.articles, wanted)
+        return True
+
+    def _late_pages(self, summary: PollSummary) -> None:
+        """Due pages of stored articles (the wait ran out, or a retry): fetched and re-matched."""
+        try:
+            late = self.late.run(self.matcher, self.route, self._tags, self.stop.is_set)
+        except Exception:
+            log.exception("late pages: could not run; they stay due")
+            return
+        summary.hits += len(late.hits)
+        summary.new_hits.extend(late.hits)
+        for new_hit in late.hits:
+            if not new_hit.channels and not new_hit.copy:
+                self.echo(render_console(new_hit.hit))
+
+    def _tags(self, feed: str) -> frozenset[str]:
+        config = self._feeds.get(feed)
+        return frozenset(config.tags) if config is not None else frozenset()
 
     def _not_modified(self, poll: FeedPoll, summary: PollSummary) -> None:
         request, now = poll.request, poll.now
@@ -349,6 +423,7 @@ class Poller:
             etag=result.headers.get("etag"),
             last_modified=result.headers.get("last-modified"),
             title=parsed.title,
+            kind=parsed.kind,
         )
         saved = store_feed(self.repo, update, self.matcher, self.route, decide)
         summary.feeds_ok += 1
@@ -379,9 +454,7 @@ class Poller:
         decision = after_failure(
             poll.policy, poll.state, now, self.rng, status=result.status, retry_after=result.retry_after
         )
-        notice = failing_notice(
-            self._admin_channel(), request, decision, reason, now, self.settings.poll.alert_after
-        )
+        notice = failing_notice(self._admin_channel(), request, decision, reason, now, self.settings.poll.alert_after)
         try:
             self.repo.record_failure(request.feed_id, reason, now, decision, notice)
         except Exception:

@@ -61,6 +61,7 @@ def hit_dict(hit: HitRecord) -> dict[str, Any]:
         "story_id": hit.story_id,
         "outlets": hit.outlets,
         "also_reported_by": [source.feed for source in hit.also_reported_by],
+        "matched_in": hit.matched_in,
     }
     out.update(highlight_fields(hit.snippets))
     out["spans"] = [{"field": f, "start": a, "end": b} for f, a, b in hit.spans]

@@ -16,6 +16,7 @@ from monitor.config import ChannelConfig, Settings
 from monitor.core.matcher import EntitySpec, Matcher, MatchResult, WatchlistSpec
 from monitor.core.stories import StoryPolicy
 from monitor.fetch.http import USER_AGENT, FetchSettings
+from monitor.fetch.pages import PageSettings
 from monitor.store.schema import DeliveryStatus
 
 __all__ = [
@@ -123,3 +124,9 @@ def fetch_settings(settings: Settings) -> FetchSettings:
         user_agent=poll.user_agent or USER_AGENT,
         allow_private_redirects=poll.allow_private_redirects,
     )
+
+
+def page_settings(settings: Settings) -> PageSettings:
+    """How article pages are fetched: `fulltext:`'s limits (the rest are `poll:`'s)."""
+    full = settings.fulltext
+    return PageSettings(max_bytes=full.max_bytes, respect_robots=full.respect_robots, concurrency=full.concurrency)

@@ -75,6 +75,7 @@ def cmd_health(args: argparse.Namespace) -> int:
                 if isinstance(value, datetime):
                     data[key] = iso(value)
             data["state"], data["reason"] = feed.state, feed.reason
+            data["fulltext"] = feed.health.fulltext
             data["last_success"], data["next_poll"] = data["last_success_at"], data["next_poll_at"]
             out.append(data)
         json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
@@ -86,14 +87,16 @@ def cmd_health(args: argparse.Namespace) -> int:
         rows.append(
             [
                 clip(h.name, 28),
+                h.kind or "-",
                 feed.state,
                 short_time(h.last_success_at),
                 str(h.articles),
+                h.fulltext,
                 short_time(h.next_poll_at) if h.active and feed.state != "disabled" else "-",
                 clip(feed.reason, 70),
             ]
         )
-    table(["feed", "state", "last success", "articles", "next poll", "reason"], rows, sys.stdout)
+    table(["feed", "kind", "state", "last success", "articles", "full text", "next poll", "reason"], rows, sys.stdout)
     return EXIT_OK
 
 

@@ -113,7 +113,8 @@ def identify(
             article,
             key,
             None if key in known or not article.link else canonical_url(article.link, strip_params)[:MAX_URL],
-            content_fingerprint(article.title, article.text),
+            # The feed's own text: a page fetched later must not make the entry look changed.
+            content_fingerprint(article.title, article.feed_text),
         )
         for key, article in firsts.items()
     ]
@@ -295,6 +296,7 @@ class FeedPlan:
     copy_stories: frozenset[int] = frozenset()
     updates: Sequence[Update] = ()
     hits: Sequence[HitPlan] = ()
+    feed_kind: str | None = None  # what the source is (rss, jsonfeed, sitemap, html, ...)
 
     @property
     def story_titles(self) -> list[str]:

@@ -94,6 +94,9 @@ class MatchResult:
     score: float
     spans: tuple[Span, ...] = field(default=())
     snippets: tuple[Snippet, ...] = field(default=())
+    # The text it matched in: "feed" (title and the feed's text) or "page"
+    # (only the article page's full text has it).
+    matched_in: str = "feed"
 
 
 def keyword_words(keyword: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ private space). It never parses: bodies go to `fetch.parse`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import queue
@@ -20,9 +21,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpcore
@@ -49,6 +51,7 @@ ACCEPT = (
 MAX_REDIRECTS = 5
 PERMANENT = (301, 308)
 _DONE = object()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ class Fetcher:
         self._thread: threading.Thread | None = None
         self._client: httpx.AsyncClient | None = None
         self._start_lock = threading.Lock()
+        # host -> [slots, users]: shared by feed and article-page fetches, on the loop.
+        self._hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -109,6 +114,35 @@ class Fetcher:
                 thread.start()
                 self._loop, self._thread = loop, thread
             return self._loop
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run `coroutine` on the fetch loop (started if need be); its result as a thread-safe future."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
+
+    @contextlib.asynccontextmanager
+    async def host_slot(self, url: str) -> AsyncIterator[None]:
+        """Politeness per host, for feeds and article pages alike (on the loop).
+
+        At most `per_host` fetches at a time against one host; the slot is
+        held `host_delay` longer after each. Entries go when unused, so the
+        hosts publishers link to do not accumulate.
+        """
+        host = urlsplit(url).netloc.lower()
+        slots, users = self._hosts.setdefault(host, (asyncio.Semaphore(self.settings.per_host), [0]))
+        users[0] += 1
+        try:
+            async with slots:
+                yield
+                if self.settings.host_delay:
+                    await asyncio.sleep(self.settings.host_delay)
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                self._hosts.pop(host, None)
+
+    def client(self) -> httpx.AsyncClient:
+        """The shared client (on the loop): guarded transport, timeouts, User-Agent."""
+        return self._get_client()
 
     def _get_client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -181,19 +215,12 @@ class Fetcher:
     ) -> None:
         client = self._get_client()
         overall = asyncio.Semaphore(self.settings.concurrency)
-        hosts: dict[str, asyncio.Semaphore] = {}
 
         async def bounded(request: FeedRequest) -> None:
-            host = urlsplit(request.url).netloc.lower()
-            per_host = hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host))
-            async with per_host:
-                async with overall:
-                    if stop is not None and stop.is_set():
-                        return
-                    put(await self.fetch_one(client, request))
-                if self.settings.host_delay:
-                    # Politeness: the host's slot stays taken a moment longer.
-                    await asyncio.sleep(self.settings.host_delay)
+            async with self.host_slot(request.url), overall:
+                if stop is not None and stop.is_set():
+                    return
+                put(await self.fetch_one(client, request))
 
         tasks = [asyncio.create_task(bounded(r)) for r in requests]
         try:
@@ -261,7 +288,7 @@ class Fetcher:
             # Only hops after the configured URL are checked: always a redirect.
             return result(error=f"redirect to {exc.target} refused")
         except httpx.UnsupportedProtocol as exc:
-            return result(error=f"refused a redirect to a non-http(s) URL ({_short(exc)})")
+            return result(error=f"refused a redirect to a non-http(s) URL ({short_error(exc)})")
         except httpx.ConnectTimeout:
             return result(error="connect timed out")
         except httpx.ReadTimeout:
@@ -271,10 +298,10 @@ class Fetcher:
         except httpx.ConnectError as exc:
             return result(error=_connect_reason(exc))
         except httpx.HTTPError as exc:
-            return result(error=f"{type(exc).__name__}: {_short(exc)}")
+            return result(error=f"{type(exc).__name__}: {short_error(exc)}")
         except Exception as exc:  # a bug here must be this feed's failure, not a feed lost from the cycle
             log.exception("feed=%r unexpected error while fetching", request.name)
-            return result(error=f"internal error: {type(exc).__name__}: {_short(exc)}")
+            return result(error=f"internal error: {type(exc).__name__}: {short_error(exc)}")
 
 
 async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
@@ -337,9 +364,9 @@ def _connect_reason(exc: httpx.ConnectError) -> str:
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused"
         if isinstance(cause, ssl.SSLError):
-            return f"TLS error: {_short(cause)}"
+            return f"TLS error: {short_error(cause)}"
         cause = cause.__cause__ or cause.__context__
-    text = _short(exc)
+    text = short_error(exc)
     lowered = text.lower()
     if "name or service not known" in lowered or "nodename nor servname" in lowered:
         return "DNS lookup failed (host not found)"
@@ -348,7 +375,7 @@ def _connect_reason(exc: httpx.ConnectError) -> str:
     return f"cannot connect: {text}"
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:300]
 

@@ -14,16 +14,28 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from monitor.core.stories import story_keys
 from monitor.errors import FetchError
 from monitor.fetch.parse import parse_feed
 from monitor.models import ParsedFeed
 
-__all__ = ["ParseOutcome", "ParseRequest", "outcome", "parse_job", "parse_now", "reset_pool", "submit"]
+__all__ = [
+    "ParseOutcome",
+    "ParseRequest",
+    "call_outcome",
+    "outcome",
+    "parse_job",
+    "parse_now",
+    "reset_pool",
+    "submit",
+    "submit_call",
+]
 
 # ("ok", ParsedFeed) or ("error", reason): errors come back as values
 # (exceptions may not pickle).
@@ -31,6 +43,7 @@ ParseOutcome = tuple[str, "ParsedFeed | str"]
 # body, response headers, final URL, max entries, compute story keys
 ParseRequest = tuple[bytes, dict[str, str], str, int, bool]
 
+R = TypeVar("R")
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
@@ -73,6 +86,27 @@ def submit(workers: int, request: ParseRequest) -> Future[ParseOutcome] | None:
     except (BrokenProcessPool, RuntimeError):
         reset_pool()
         return None
+
+
+def submit_call(workers: int, fn: Callable[..., R], *args: Any) -> Future[R] | None:
+    """Queue any picklable job (an article page's extraction) on the shared pool; None as `submit`."""
+    if not workers:
+        return None
+    try:
+        return _shared(workers).submit(fn, *args)
+    except (BrokenProcessPool, RuntimeError):
+        reset_pool()
+        return None
+
+
+def call_outcome(future: Future[R] | None, fn: Callable[..., R], *args: Any) -> R:
+    """A `submit_call` job's result; run here when there was no pool or its worker died."""
+    if future is not None:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            reset_pool()
+    return fn(*args)
 
 
 def outcome(future: Future[ParseOutcome], request: ParseRequest) -> ParseOutcome:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,7 +37,7 @@ from monitor.core.feedplan import (
 )
 from monitor.core.matcher import MatchResult
 from monitor.core.stories import StoryLookup, StoryPolicy, story_keys
-from monitor.models import HitRecord, NewHit, body_text
+from monitor.models import ArticleData, HitRecord, NewHit, body_text
 from monitor.store.bulk import insert_rows
 from monitor.store.feeds import mark_success
 from monitor.store.schema import (
@@ -271,8 +271,11 @@ class FeedTransaction(HitTransaction):
         feed.etag, feed.last_modified = plan.etag, plan.last_modified
         if plan.feed_title:
             feed.title = plan.feed_title[:1024]
+        if plan.feed_kind:
+            feed.kind = plan.feed_kind[:16]
         if plan.new:
             feed.last_new_article_at = now
+            feed.pages_ok += sum(1 for e in plan.new if e.article.page_state == DONE)
         return SaveResult(len(plan.new), tuple(new_hits), len(plan.copies), len(plan.updates))
 
     def _apply_stories(self, plan: FeedPlan) -> dict[int, int]:
@@ -312,6 +315,7 @@ class FeedTransaction(HitTransaction):
                     "published_at": e.article.published or now,
                     "first_seen_at": now,
                     "updated_at": None,
+                    **page_columns(e.article),
                 }
                 for article_id, e, story in zip(ids, new, stories, strict=True)
             ],
@@ -332,6 +336,8 @@ class FeedTransaction(HitTransaction):
             row = rows[u.article_id]
             row.title, row.summary, row.content = e.article.title, e.article.summary, e.article.content
             row.content_hash, row.updated_at = e.fingerprint, now
+            if e.article.page_text:
+                row.page_text = e.article.page_text
             self.session.query(ArticleSourceRow).filter(
                 ArticleSourceRow.feed_id == self.feed.id, ArticleSourceRow.guid == e.guid
             ).update({ArticleSourceRow.content_hash: e.fingerprint, ArticleSourceRow.title: e.article.title[:1024]})
@@ -442,7 +448,9 @@ class EntryStore:
         while True:
             with self._session.begin() as session:
                 rows = session.execute(
-                    select(ArticleRow.id, ArticleRow.title, ArticleRow.summary, ArticleRow.content)
+                    select(
+                        ArticleRow.id, ArticleRow.title, ArticleRow.summary, ArticleRow.content, ArticleRow.page_text
+                    )
                     .where(
                         ArticleRow.id > last_id,
                         ArticleRow.first_seen_at >= since,
@@ -457,14 +465,29 @@ class EntryStore:
                         session,
                         sorted(
                             (key, article_id)
-                            for article_id, title, summary, content in rows
-                            for key in story_keys(title, body_text(summary, content))
+                            for article_id, title, summary, content, page_text in rows
+                            for key in story_keys(title, page_text or body_text(summary, content))
                         ),
                     )
             if not rows:
                 return done
             done += len(rows)
             last_id = rows[-1][0]
+
+
+# An article's page states (`store.pages`): pending, retry, done, failed.
+PENDING, RETRY, DONE, FAILED = "pending", "retry", "done", "failed"
+
+
+def page_columns(article: ArticleData) -> dict[str, Any]:
+    """The page columns of a newly stored article, as its poll's page stage left them."""
+    return {
+        "page_text": article.page_text,
+        "page_state": article.page_state,
+        "page_reason": article.page_reason,
+        "page_due_at": article.page_due,
+        "page_attempts": 1 if article.page_state in (RETRY, FAILED) else 0,
+    }
 
 
 def _insert_hits(
@@ -494,6 +517,7 @@ def _insert_hits(
                 "spans": [[span.field, span.start, span.end] for span in h.found.result.spans],
                 "snippets": list(h.found.result.snippets),
                 "found_at": now,
+                "matched_in": h.found.result.matched_in,
             }
             for hit_id, h in zip(hit_ids, hits, strict=True)
         ],

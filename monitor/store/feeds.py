@@ -278,6 +278,9 @@ class FeedStore:
                     last_new_article_at=row.last_new_article_at,
                     first_seen=row.created_at,
                     interval=row.interval_seconds,
+                    kind=row.kind,
+                    pages_ok=row.pages_ok or 0,
+                    pages_failed=row.pages_failed or 0,
                 )
                 for row in rows
             ]

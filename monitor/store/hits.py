@@ -150,6 +150,7 @@ def hit_record(hit: HitRow, article: ArticleRow, feed: str) -> HitRecord:
         spans=tuple((str(f), int(a), int(b)) for f, a, b in (hit.spans or ())),
         snippets=tuple(hit.snippets or ()),
         story_id=hit.story_id,
+        matched_in=hit.matched_in or "feed",
     )
 
 

@@ -23,6 +23,7 @@ from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitFilter, find_hits, hit_records
 from monitor.store.jobs import JobStore
 from monitor.store.nodes import NodeStore
+from monitor.store.pages import PageStore
 from monitor.store.schema import (
     ArticleRow,
     FeedRow,
@@ -30,9 +31,10 @@ from monitor.store.schema import (
 )
 
 
-class Repository(EntryStore, FeedStore, NodeStore, JobStore):
+class Repository(EntryStore, FeedStore, NodeStore, JobStore, PageStore):
     """Every read and write of feeds (`FeedStore`), feed entries (`EntryStore`), nodes
-    (`NodeStore`), once-per-cluster jobs (`JobStore`), articles and hits."""
+    (`NodeStore`), once-per-cluster jobs (`JobStore`), late article pages
+    (`PageStore`), articles and hits."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -155,4 +157,5 @@ def _stored(article: ArticleRow, feed: str) -> StoredArticle:
         content=article.content,
         link=article.link,
         published=article.published_at,
+        page_text=article.page_text or "",
     )

@@ -145,13 +145,19 @@ def _stored_candidates(session: Session, article_ids: set[int]) -> dict[int, Can
     if not article_ids:
         return {}
     rows = session.execute(
-        select(ArticleRow.id, ArticleRow.story_id, ArticleRow.title, ArticleRow.summary, ArticleRow.content).where(
-            ArticleRow.id.in_(sorted(article_ids)), ArticleRow.story_id.is_not(None)
-        )
+        select(
+            ArticleRow.id,
+            ArticleRow.story_id,
+            ArticleRow.title,
+            ArticleRow.summary,
+            ArticleRow.content,
+            ArticleRow.page_text,
+        ).where(ArticleRow.id.in_(sorted(article_ids)), ArticleRow.story_id.is_not(None))
     )
+    # Compared on what the article was grouped by: its page's text when it has one.
     return {
-        article_id: Candidate(article_id, story_id, shingles(title, body_text(summary, content)))
-        for article_id, story_id, title, summary, content in rows
+        article_id: Candidate(article_id, story_id, shingles(title, page_text or body_text(summary, content)))
+        for article_id, story_id, title, summary, content, page_text in rows
         if story_id is not None
     }
 

@@ -141,7 +141,14 @@ class Views:
             hit, article, feed = row
             entry = self._entries(session, [(hit, article, feed)], group_stories=True)[0]
             stored = StoredArticle(
-                article.id, feed, article.title, article.summary, article.content, article.link, article.published_at
+                article.id,
+                feed,
+                article.title,
+                article.summary,
+                article.content,
+                article.link,
+                article.published_at,
+                article.page_text or "",
             )
             return entry, stored
 

@@ -88,6 +88,8 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
             "story_id": {"type": ["integer", "null"]},
             "outlets": {"type": "integer", "description": "outlets that reported the story"},
             "also_reported_by": {"type": "array", "items": {"type": "string"}},
+            "matched_in": {"type": "string", "enum": ["feed", "page"],
+                           "description": "feed: the title or the feed's text matched; page: only the article page's full text"},
             "highlights": {"type": "array", "items": {"type": "string"},
                            "description": "the best few snippets, plain text (feed text as it is, no markers)"},
             "highlight_parts": {

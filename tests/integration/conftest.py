@@ -50,6 +50,11 @@ def write_config(tmp_path: Path, database_url: str) -> Callable[..., Path]:
 
     def write(data: dict, name: str = "config.yaml") -> Path:
         data = {"database": database_url, **data}
+        # The sample feeds link to made-up public sites: tests that are not
+        # about full text do not reach for their article pages.
+        poll = data.get("poll")
+        if poll is None or (isinstance(poll, dict) and "fulltext" not in poll):
+            data["poll"] = {**(poll or {}), "fulltext": "never"}
         path = tmp_path / name
         path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
         return path

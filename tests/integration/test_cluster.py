@@ -260,6 +260,7 @@ def write_config(path: Path, database: str, feeds: list[dict[str, Any]], **secti
             "per_host": 50,  # every feed is on 127.0.0.1
             "host_delay": 0,
             "parse_workers": 0,
+            "fulltext": "never",  # the items link to made-up sites
         },
         "cluster": {"heartbeat": f"{HEARTBEAT:g}s"},
         "feeds": feeds,
