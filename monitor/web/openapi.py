@@ -89,7 +89,7 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
             "outlets": {"type": "integer", "description": "outlets that reported the story"},
             "also_reported_by": {"type": "array", "items": {"type": "string"}},
             "matched_in": {"type": "string", "enum": ["feed", "page"],
-                           "description": "feed: the title or the feed's text matched; page: only the page's full text"},
+                           "description": "feed: the title or feed text matched; page: only the page's full text"},
             "highlights": {"type": "array", "items": {"type": "string"},
                            "description": "the best few snippets, plain text (feed text as it is, no markers)"},
             "highlight_parts": {
