@@ -10,9 +10,12 @@ lines, repeated paragraphs kept once (`identity.unique_paragraphs`), at most
 that never raises.
 
 Why trafilatura (bench/fulltext.py, docs/benchmarks.md "Full text"): on the
-labelled pages in tests/data/articles it reaches a word-level F1 of about
-0.97 with comments off, against about 0.9 for readability-lxml, in a few
-milliseconds per page. Options, measured on that set:
+labelled pages in tests/data/articles it reaches a word-level F1 of 0.985
+with these options and lets none of the boilerplate-only terms through;
+readability-lxml reaches 0.965 and lets a newsletter box into the text.
+Both take a few milliseconds per page (readability about 1 ms less).
+trafilatura also finds comment sections, tables and pages without
+semantic markup, and is actively maintained. Options, measured on that set:
 
 - `include_comments=False`: with comments, comment threads are appended to
   the text (precision 0.53 on a page with fifteen comments).
@@ -248,8 +251,8 @@ def _sniff(head: bytes) -> str | None:
         return "application/json"
     if _feed_like(head):
         return None  # decided with the content type
-    if head.count(0) > len(head) // 8:
-        return "binary data"
+    if head.count(0) > len(head) // 8 and _HTML_SIGN.search(_ascii_view(head)) is None:
+        return "binary data"  # NULs in markup (or UTF-16 without a BOM) are dropped later
     return None
 
 
@@ -259,8 +262,8 @@ def _feed_like(head: bytes) -> bool:
 
 
 def _ascii_view(data: bytes) -> bytes:
-    """UTF-16/32 text with its NULs removed, so ASCII patterns can be found in it."""
-    return data.replace(b"\x00", b"") if data[:4].count(0) else data
+    """The bytes without NULs, so ASCII patterns can be found in UTF-16/32 text or NUL-strewn markup."""
+    return data.replace(b"\x00", b"") if b"\x00" in data else data
 
 
 def _decode(body: bytes, content_type: str) -> str:
