@@ -330,6 +330,7 @@ def write_config(path: Path, db: Database, server: Server, feeds: int, concurren
             "interval": "15m", "jitter": 0, "concurrency": concurrency,
             "per_host": concurrency, "host_delay": 0,  # every feed is on one loopback host
             "timeout": "10s", "connect_timeout": "2s",
+            "fulltext": "never",  # feeds only: the items link to made-up sites
         },
         "cluster": {"heartbeat": "2s"},
         # A fixed 1 s interval: once polled, a feed is due again at once, so the

@@ -209,6 +209,8 @@ def monitor_config(port: int, feeds: int, db: str) -> str:
             "per_host": CONCURRENCY,
             "host_delay": 0,
             "max_entries": 500,
+            # Like for like with reader, which reads feeds only (bench/fulltext.py measures pages).
+            "fulltext": "never",
         },
         "feeds": [
             {"name": f"news {i}", "url": feed_url(port, i), "tags": TAGS[i % len(TAGS)]} for i in range(feeds)
