@@ -1,4 +1,14 @@
-"""Turning a fetched body into articles, with feedparser.
+"""Turning a fetched body into articles: the dispatch by source kind, and feedparser.
+
+`parse_feed` decides what the body is (the feed's `type`, or with `type:
+auto` the content itself, `detect.sniff`, whatever the Content-Type says)
+and hands it to its reader: RSS/Atom/RDF to feedparser (below), JSON Feed to
+`jsonfeed`, a news sitemap to `sitemap`, an HTML listing page with the
+feed's CSS selectors to `listing`. Every reader keeps entries with the same
+rules (`fields`: caps, plain text, http(s) links, guids, plausible dates)
+and says which kind it read in `ParsedFeed.kind`. An HTML page given to
+`type: auto` is an error that names the feed the page advertises in its
+`<link rel="alternate">`, if any, or suggests `type: html`.
 
 Owns the feedparser call and what we keep of an entry: plain-text title,
 summary and content (HTML stripped, entities decoded), an http(s) link, a
@@ -19,23 +29,41 @@ from __future__ import annotations
 
 import calendar
 import codecs
-import hashlib
-import html
 import io
 import logging
-import re
-import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
 from monitor.core.identity import unique_paragraphs
 from monitor.errors import FetchError
+from monitor.fetch.detect import Sniffed, advertised_feeds, sniff
 from monitor.fetch.fastparse import fast_parse
+from monitor.fetch.fields import (
+    MAX_FRAGMENT,
+    MAX_GUID,
+    MAX_LINK,
+    MAX_TEXT,
+    MAX_TITLE,
+    as_str,
+    cap,
+    collect,
+    fingerprint,
+    guid_of,
+    html_to_text,
+    http_link,
+    one_line,
+    page_title,
+    plausible,
+    tidy,
+)
+from monitor.fetch.jsonfeed import load_json, parse_jsonfeed
+from monitor.fetch.listing import parse_listing
 from monitor.fetch.sanitize import sanitize_xml
+from monitor.fetch.sitemap import parse_sitemap
 from monitor.models import ArticleData, ParsedFeed
 
 try:  # feedparser's charset detection, run once before sanitising (6.0.x API)
@@ -43,81 +71,76 @@ try:  # feedparser's charset detection, run once before sanitising (6.0.x API)
 except ImportError:  # pragma: no cover - another feedparser layout
     _convert_to_utf8 = None
 
+__all__ = [
+    "MAX_GUID",
+    "MAX_LINK",
+    "MAX_TEXT",
+    "MAX_TITLE",
+    "SOURCE_TYPES",
+    "SourceSpec",
+    "html_to_text",
+    "page_title",
+    "parse_feed",
+    "source_spec",
+]
+
 log = logging.getLogger(__name__)
 
 # Whether `_run_feedparser` may use `fastparse` (tests compare both paths).
 _fast_path = True
 
-MAX_TITLE = 1000
-MAX_TEXT = 200_000  # summary and content, each
-MAX_GUID = 2000
-MAX_LINK = 8192
-# HTML beyond this many characters is not even looked at (its text is capped anyway).
-_MAX_FRAGMENT = 4 * MAX_TEXT
-# Publication times outside [_EARLIEST, now + _FUTURE_SLACK] are treated as unknown.
-_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
-_FUTURE_SLACK = timedelta(days=1)
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
-_BLOCK_TAGS = frozenset(
-    "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote pre tr table section article header footer figure figcaption"
-    " dd dt hr".split()
-)
-_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title"})
-# Control characters (as _CONTROL) deleted; tab, CR, form feed, vertical tab and
-# no-break space made plain spaces.
-_TIDY_TABLE: dict[int, str | None] = {
-    **{code: None for code in (*range(9), 11, 12, *range(14, 32), 0x7F, 0xFFFE, 0xFFFF)},
-    **{code: " " for code in (0x09, 0x0B, 0x0C, 0x0D, 0xA0)},
-}
-_MULTI_SPACE = re.compile(" {2,}")
+SOURCE_TYPES = ("auto", "rss", "jsonfeed", "sitemap", "html")
 
 
-_TAG_NAMES = "|".join(sorted(_BLOCK_TAGS))
-_COMMENT_RE = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
-_SKIPPED_RE = re.compile(
-    r"<(script|style|noscript|template|head|title)\b[^>]*>.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL
-)
-_BLOCK_RE = re.compile(rf"</?(?:{_TAG_NAMES})\b[^>]*>", re.IGNORECASE)
-# A tag starts with a letter (or /, !, ?): "a < b" in text is not a tag.
-_TAG_RE = re.compile(r"</?[A-Za-z][^>]*>|<![^>]*>|<\?[^>]*>")
+@dataclass(frozen=True)
+class SourceSpec:
+    """How to read a feed's body: its `type` and, for `type: html`, its CSS selectors.
 
-
-def html_to_text(fragment: str) -> str:
-    """Visible text of an HTML fragment: tags dropped, entities decoded, spaces tidied.
-
-    Regular expressions rather than an HTML parser: an order of magnitude
-    faster on feed-sized fragments, and we only need the words, one line
-    per block (script, style and comments dropped).
+    Plain strings, so it pickles into the parse pool. `SourceSpec()` is
+    `type: auto`.
     """
-    if not fragment:
-        return ""
-    fragment = fragment[:_MAX_FRAGMENT]
-    if "<" not in fragment and "&" not in fragment:
-        return _tidy(fragment)
-    text = _COMMENT_RE.sub("", fragment)
-    text = _SKIPPED_RE.sub("", text)
-    text = _BLOCK_RE.sub("\n", text)
-    text = _TAG_RE.sub("", text)
-    return _tidy(html.unescape(text))
+
+    type: str = "auto"
+    items: str | None = None
+    title: str | None = None
+    link: str | None = None
+    date: str | None = None
+    summary: str | None = None
+
+    @classmethod
+    def of(cls, feed: object) -> SourceSpec:
+        """The spec of a configured feed (`FeedConfig`: its type, items, title, link, date, summary)."""
+
+        def attr(name: str) -> str | None:
+            value = getattr(feed, name, None)
+            return value if isinstance(value, str) else None
+
+        return cls(
+            type=attr("type") or "auto",
+            items=attr("items"),
+            title=attr("title"),
+            link=attr("link"),
+            date=attr("date"),
+            summary=attr("summary"),
+        )
 
 
-_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+def source_spec(feed: object) -> SourceSpec:
+    """`SourceSpec.of(feed)`."""
+    return SourceSpec.of(feed)
 
 
-def page_title(page: str) -> str:
-    """The <title> of an HTML page, as plain text ('' if none)."""
-    m = _TITLE_RE.search(page)
-    return html_to_text(m.group(1)) if m else ""
-
-
-def _tidy(text: str) -> str:
-    """Control characters out, blanks to one space, one line per block (str.translate: C speed)."""
-    text = text.translate(_TIDY_TABLE)
-    if "  " in text:
-        text = _MULTI_SPACE.sub(" ", text)
-    if "\n" not in text:
-        return text.strip()
-    return "\n".join(line for line in (part.strip() for part in text.split("\n")) if line)
+_AUTO = SourceSpec()
+# What `sniff` saw, as said in "not a ..." messages.
+_SNIFFED_AS = {
+    "json": "JSON",
+    "sitemap": "a sitemap",
+    "sitemapindex": "a sitemap index",
+    "feed": "an RSS/Atom/RDF feed",
+    "html": "an HTML page",
+}
+# The type that reads what `sniff` saw.
+_TYPE_FOR: dict[str, str] = {"json": "jsonfeed", "sitemap": "sitemap", "sitemapindex": "sitemap", "feed": "rss"}
 
 
 def parse_feed(
@@ -127,15 +150,61 @@ def parse_feed(
     max_entries: int | None = None,
     *,
     now: datetime | None = None,
+    source: SourceSpec | None = None,
 ) -> ParsedFeed:
-    """Parse one fetched body. Raises FetchError when nothing can be read as a feed.
+    """Parse one fetched body. Raises FetchError when nothing can be read as a source of `source`'s type.
 
-    `max_entries` keeps at most that many articles, the first in document
-    order (after dropping unusable entries and repeated guids). `now` (UTC,
-    default the clock) bounds plausible publication times.
+    `max_entries` keeps at most that many articles: the first in document
+    order (for a sitemap, the newest), after dropping unusable entries and
+    repeated guids. `now` (UTC, default the clock) bounds plausible
+    publication times. `source` (default `type: auto`) says how to read it.
     """
     if not body.strip():
         raise FetchError(url, "empty response body")
+    spec = source or _AUTO
+    moment = now or datetime.now(UTC)
+    sniffed = sniff(body)
+    kind = spec.type
+    if kind == "auto":
+        kind = _TYPE_FOR.get(sniffed, "rss")
+    if kind == "jsonfeed":
+        if sniffed != "json":
+            raise FetchError(url, f"not a JSON Feed: {_seen_as(sniffed, body, headers)}")
+        document = load_json(body, url)
+        return parse_jsonfeed(document, url, max_entries, moment, require_version=spec.type == "auto")
+    if kind == "sitemap":
+        if sniffed not in ("sitemap", "sitemapindex", "xml", "unknown"):
+            raise FetchError(url, f"not a sitemap: {_seen_as(sniffed, body, headers)}")
+        return parse_sitemap(body, url, max_entries, moment)
+    if kind == "html":
+        return parse_listing(body, headers, url, spec, max_entries, moment)
+    if kind != "rss":
+        raise FetchError(url, f"unknown source type {kind!r}")
+    return _parse_rss(body, headers, url, max_entries, moment, sniffed, explicit=spec.type == "rss")
+
+
+def _seen_as(sniffed: Sniffed, body: bytes, headers: Mapping[str, str]) -> str:
+    """What the body is instead, for a "not a ..." message, with the type that would read it."""
+    name = _SNIFFED_AS.get(sniffed) or _content_kind(body, headers)
+    better = _TYPE_FOR.get(sniffed)
+    if better:
+        return f"the body is {name} (`type: {better}` or `type: auto` reads it)"
+    if sniffed == "html":
+        return f"the body is {name} (`type: html` with an `items` selector reads a listing page)"
+    return f"the body is {name}"
+
+
+def _parse_rss(
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    max_entries: int | None,
+    now: datetime,
+    sniffed: Sniffed,
+    *,
+    explicit: bool,
+) -> ParsedFeed:
+    """RSS, Atom or RDF, read by feedparser (or its fast path)."""
     response_headers = {k.lower(): v for k, v in headers.items()}
     response_headers.setdefault("content-location", url)
     # Compressed bodies were already decoded by the HTTP client.
@@ -143,58 +212,64 @@ def parse_feed(
     try:
         parsed, notes = _run_feedparser(body, response_headers)
     except Exception as exc:
-        raise FetchError(url, f"parser failed: {type(exc).__name__}: {_one_line(exc)}") from exc
+        raise FetchError(url, f"parser failed: {type(exc).__name__}: {one_line(exc)}") from exc
     version = parsed.get("version", "")
     entries = parsed.get("entries", []) or []
     if parsed.get("bozo"):
         error = parsed.get("bozo_exception")
-        notes.append(f"{type(error).__name__}: {_one_line(error)}" if error else "malformed feed")
+        notes.append(f"{type(error).__name__}: {one_line(error)}" if error else "malformed feed")
     if not version and not entries:
-        if any(note.startswith("unterminated DOCTYPE") for note in notes):
-            raise FetchError(url, "not a feed (unterminated DOCTYPE)")
-        raise FetchError(url, f"not a feed ({_content_kind(body, response_headers)})")
+        raise FetchError(url, _not_a_feed(body, response_headers, url, notes, sniffed, explicit))
     feed = parsed.get("feed", {}) or {}
-    base = _str(feed.get("link")) or url
-    moment = now or datetime.now(UTC)
-    limit = None if max_entries is None else max(max_entries, 0)
-    articles: list[ArticleData] = []
-    seen: set[str] = set()
-    broken = duplicates = 0
-    for entry in entries:
-        if limit is not None and len(articles) >= limit:
-            break
-        try:
-            article = _article(entry, base, url, moment)
-        except Exception:
-            log.debug("skipping an unreadable entry of %s", url, exc_info=True)
-            broken += 1
-            continue
-        if article is None:
-            continue
-        if article.guid in seen:
-            duplicates += 1
-            continue
-        seen.add(article.guid)
-        articles.append(article)
-    if broken:
-        notes.append(f"{broken} unreadable entries skipped")
-    if duplicates:
-        notes.append(f"{duplicates} entries with a repeated guid dropped")
-    title = _cap(html_to_text(_str(feed.get("title"))), MAX_TITLE)
+    base = as_str(feed.get("link")) or url
+    articles = collect(entries, lambda entry: _article(entry, base, url, now), max_entries, url, notes)
+    title = cap(html_to_text(as_str(feed.get("title"))), MAX_TITLE)
     warning = "; ".join(dict.fromkeys(notes)) or None
     return ParsedFeed(
         title=title,
-        articles=tuple(articles),
+        articles=articles,
         warning=warning,
         ttl=_hint(feed.get("ttl")),
         update_period=_hint(feed.get("sy_updateperiod")),
         update_frequency=_hint(feed.get("sy_updatefrequency")),
+        kind=_kind_of(version),
     )
+
+
+def _kind_of(version: str) -> str:
+    """feedparser's `version` as a source kind: atom, rdf (RSS 0.90 and 1.0), else rss."""
+    if version.startswith("atom"):
+        return "atom"
+    if version in ("rss090", "rss10"):
+        return "rdf"
+    return "rss"
+
+
+def _not_a_feed(
+    body: bytes, headers: Mapping[str, str], url: str, notes: list[str], sniffed: Sniffed, explicit: bool
+) -> str:
+    if any(note.startswith("unterminated DOCTYPE") for note in notes):
+        return "not a feed (unterminated DOCTYPE)"
+    content = _content_kind(body, headers)
+    reason = f"not a feed ({content})"
+    if explicit and sniffed in ("json", "sitemap", "sitemapindex"):
+        return f"{reason}: {_seen_as(sniffed, body, headers)}"
+    if not content.startswith("an HTML page"):
+        return reason
+    try:
+        feeds = advertised_feeds(body, url)
+    except Exception:  # a hint only: never worse than the plain reason
+        log.debug("could not look for advertised feeds in %s", url, exc_info=True)
+        feeds = []
+    if feeds:
+        more = f" (and {len(feeds) - 1} more)" if len(feeds) > 1 else ""
+        return f"{reason}: the page names its feed {feeds[0]}{more}; use that URL, or `type: html` with selectors"
+    return f"{reason}: for a listing page use `type: html` with an `items` selector"
 
 
 def _hint(value: object) -> str | None:
     """A publisher timing hint as short plain text (the poller validates it)."""
-    text = _tidy(_str(value))[:32]
+    text = tidy(as_str(value))[:32]
     return text or None
 
 
@@ -213,7 +288,7 @@ def _run_feedparser(body: bytes, headers: dict[str, str]) -> tuple[Any, list[str
                 parse_headers["content-type"] = f"{media}; charset=utf-8"
             error = detected.get("bozo_exception")
             if error is not None and not _is_content_type_note(error):
-                notes.append(f"{type(error).__name__}: {_one_line(error)}")
+                notes.append(f"{type(error).__name__}: {one_line(error)}")
     cleaned = sanitize_xml(data, ascii_compatible=data is not body)
     notes.extend(cleaned.notes)
     if _fast_path:
@@ -268,24 +343,24 @@ def _content_kind(body: bytes, headers: Mapping[str, str]) -> str:
 def _article(
     entry: Mapping[str, Any], base: str, feed_url: str, now: datetime
 ) -> ArticleData | None:
-    title = _cap(html_to_text(_str(entry.get("title"))), MAX_TITLE)
+    title = cap(html_to_text(as_str(entry.get("title"))), MAX_TITLE)
     # Syndication often doubles paragraphs: kept once, they neither inflate
     # a match's score nor the story similarity.
-    summary = unique_paragraphs(_cap(html_to_text(_str(entry.get("summary"))), MAX_TEXT))
+    summary = unique_paragraphs(cap(html_to_text(as_str(entry.get("summary"))), MAX_TEXT))
     content = unique_paragraphs(_content(entry))
     if content == summary:
         content = ""
-    link = _http_link(entry.get("link"), base, feed_url)
+    link = http_link(entry.get("link"), base, feed_url)
     if not link:
         for candidate in entry.get("links", []) or []:
             if candidate.get("rel", "alternate") == "alternate":
-                link = _http_link(candidate.get("href"), base, feed_url)
+                link = http_link(candidate.get("href"), base, feed_url)
                 if link:
                     break
     if not (title or summary or content or link):
         return None
-    guid = _guid(_str(entry.get("id"))) or link or _fingerprint(title, summary, content)
-    author = _cap(_tidy(_str(entry.get("author"))), MAX_TITLE)
+    guid = guid_of(as_str(entry.get("id"))) or link or fingerprint(title, summary, content)
+    author = cap(tidy(as_str(entry.get("author"))), MAX_TITLE)
     return ArticleData(
         guid=guid,
         title=title,
@@ -297,66 +372,14 @@ def _article(
     )
 
 
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _guid(value: str) -> str:
-    value = _CONTROL.sub("", value).strip()
-    if len(value) > MAX_GUID:
-        return _fingerprint(value)
-    return value
-
-
-def _cap(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters without splitting a character.
-
-    A base letter is not separated from its combining marks, nor a joined or
-    variation-selected emoji from its tail (a bounded back-off).
-    """
-    if len(text) <= limit:
-        return text
-    cut = limit
-    floor = max(limit - 32, 0)
-    while cut > floor and _continues(text, cut):
-        cut -= 1
-    if cut == floor:
-        cut = limit
-    return text[:cut].rstrip()
-
-
-def _continues(text: str, index: int) -> bool:
-    """Whether the character at `index` belongs with the one before it."""
-    char, before = text[index], text[index - 1]
-    if char in "\u200d\ufe0e\ufe0f" or before == "\u200d":
-        return True
-    if unicodedata.category(char) in ("Mn", "Mc", "Me", "Cs"):
-        return True
-    return 0x1F3FB <= ord(char) <= 0x1F3FF  # skin-tone modifiers
-
-
 def _content(entry: Mapping[str, Any]) -> str:
     parts = []
     for item in entry.get("content", []) or []:
         value = item.get("value", "") or ""
-        text = html_to_text(value) if "html" in (item.get("type") or "html") else _tidy(value[:_MAX_FRAGMENT])
+        text = html_to_text(value) if "html" in (item.get("type") or "html") else tidy(value[:MAX_FRAGMENT])
         if text and text not in parts:
             parts.append(text)
-    return _cap("\n\n".join(parts), MAX_TEXT)
-
-
-def _http_link(value: object, base: str, feed_url: str) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    link = value.strip()
-    if len(link) > MAX_LINK or _CONTROL.search(link):
-        return None
-    if not urlsplit(link).scheme:
-        link = urljoin(base if urlsplit(base).scheme in ("http", "https") else feed_url, link)
-    parts = urlsplit(link)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return link
+    return cap("\n\n".join(parts), MAX_TEXT)
 
 
 def _published(entry: Mapping[str, Any], now: datetime) -> datetime | None:
@@ -370,19 +393,9 @@ def _published(entry: Mapping[str, Any], now: datetime) -> datetime | None:
         value = entry.get(key)
         if value:
             try:
-                moment = datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+                moment = plausible(datetime.fromtimestamp(calendar.timegm(value), tz=UTC), now)
             except (OverflowError, ValueError, TypeError, OSError):
                 continue
-            if _EARLIEST <= moment <= now + _FUTURE_SLACK:
+            if moment is not None:
                 return moment
     return None
-
-
-def _one_line(exc: object) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:300] if text.strip() else type(exc).__name__
-
-
-def _fingerprint(*fields: str) -> str:
-    digest = hashlib.sha256("\x1f".join(fields).encode("utf-8")).hexdigest()
-    return f"sha256:{digest[:40]}"

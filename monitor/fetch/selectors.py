@@ -12,19 +12,29 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
-__all__ = ["LexborNode", "html_tree", "select", "selector_problem"]
+__all__ = ["LexborHTMLParser", "LexborNode", "first", "html_tree", "select", "selector_problem"]
 
 _PROBE = "<html><body><p>probe</p></body></html>"
 
 
-def html_tree(page: str | bytes) -> LexborHTMLParser:
-    """The parsed tree of an HTML page (bytes are decoded by lexbor's own sniffing)."""
-    return LexborHTMLParser(page)
+def html_tree(page: str | bytes, *, encoding: bool = False) -> LexborHTMLParser:
+    """The parsed tree of an HTML page.
+
+    Bytes are read as UTF-8, or with `encoding=True` in the charset a byte
+    order mark or a `<meta charset>` in the first 1024 bytes names (the HTML
+    Standard's sniffing, done by lexbor).
+    """
+    return LexborHTMLParser(page, encoding=encoding)
 
 
 def select(node: LexborHTMLParser | LexborNode, selector: str) -> list[LexborNode]:
     """The nodes under `node` that `selector` matches, in document order."""
     return list(node.css(selector))
+
+
+def first(node: LexborHTMLParser | LexborNode, selector: str) -> LexborNode | None:
+    """The first node under `node` that `selector` matches, or None."""
+    return node.css_first(selector)
 
 
 @lru_cache(maxsize=256)

@@ -103,7 +103,7 @@ def test_each_hostile_case_is_recorded_on_its_own_feed(feed_server, make_setting
     assert health["Throttled"].last_error == "HTTP 429 Too Many Requests"
     assert health["Throttled"].next_poll_at >= clock.now + timedelta(seconds=7200)
     assert health["Gone"].disabled_reason == "HTTP 410 Gone: the publisher removed this feed"
-    assert health["HTML"].last_error == "not a feed (an HTML page, text/html)"
+    assert health["HTML"].last_error == "not a feed (an HTML page, text/html): for a listing page use `type: html` with an `items` selector"
     assert health["Empty"].last_error == "empty response body"
     # A permanent redirect is stored; a temporary one is not.
     assert health["Moved"].url == feed_server.url("/new-home.xml")

@@ -141,7 +141,9 @@ def test_broken_feeds_beside_a_good_one(feed_server, make_settings) -> None:
     health = {h.name: h for h in service.repo.feed_health()}
     assert health["Example World News"].consecutive_failures == 0
     assert health["Example World News"].articles == 4
-    assert health["HTML page"].last_error == "not a feed (an HTML page, text/html)"
+    assert health["HTML page"].last_error == (
+        "not a feed (an HTML page, text/html): for a listing page use `type: html` with an `items` selector"
+    )
     assert health["Server error"].last_error == "HTTP 500 Internal Server Error"
     assert health["Refused"].last_error == "connection refused"
     service.poll(all_feeds=True)

@@ -69,7 +69,7 @@ def test_a_body_naming_a_local_file_is_not_read(tmp_path: Path) -> None:
 def test_html_page_is_not_a_feed() -> None:
     with pytest.raises(FetchError) as info:
         parse_feed(b"<!DOCTYPE html><html><body><p>Hello</p></body></html>", {"content-type": "text/html"}, "http://h/")
-    assert info.value.reason == "not a feed (an HTML page, text/html)"
+    assert info.value.reason == "not a feed (an HTML page, text/html): for a listing page use `type: html` with an `items` selector"
 
 
 def test_empty_body_is_rejected() -> None:

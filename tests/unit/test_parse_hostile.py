@@ -65,7 +65,9 @@ EXPECTED: dict[str, Expect] = {
     "iso88591.xml": Expect(titles=('Los cárteles de México "se adaptan"',), warning=""),
     "utf8_bom.xml": Expect(titles=tuple(MEXICO), warning=""),
     "utf16_bom.xml": Expect(titles=tuple(MEXICO), warning="", feed_title="Seguridad en México"),
-    "html_page.html": Expect(reason="not a feed (an HTML page, text/html)"),
+    "html_page.html": Expect(
+        reason="not a feed (an HTML page, text/html): for a listing page use `type: html` with an `items` selector"
+    ),
     "empty.xml": Expect(reason="empty response body"),
     "whitespace_only.xml": Expect(reason="empty response body"),
     "truncated.xml": Expect(titles=("Complete one", "Complete two"), warning="no element found"),
