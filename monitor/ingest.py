@@ -138,14 +138,19 @@ def match_article(
     """Match an article on its full text when it has one, saying which text each hit needs.
 
     A watchlist that matches the title and the feed's text alone is `feed`;
-    one that only the page's text gives is `page`. Without a page text this
-    is one plain match.
+    one that only the page's text gives is `page`. A watchlist only the
+    feed's text matches (words of a summary that are not on the page) still
+    matches, on the feed's text. Without a page text this is one plain match.
     """
     results = list(matcher.match(ArticleText(title, page_text or feed_text, feed, tags)))
-    if not page_text or not results:
+    if not page_text:
         return results
-    in_feed = {r.watchlist for r in matcher.match(ArticleText(title, feed_text, feed, tags))}
-    return [r if r.watchlist in in_feed else replace(r, matched_in="page") for r in results]
+    on_feed = list(matcher.match(ArticleText(title, feed_text, feed, tags)))
+    in_feed = {r.watchlist for r in on_feed}
+    out = [r if r.watchlist in in_feed else replace(r, matched_in="page") for r in results]
+    # A summary the editor wrote (a dek) may say what the page does not: still a match.
+    found = {r.watchlist for r in results}
+    return out + [r for r in on_feed if r.watchlist not in found]
 
 
 def unseen(
