@@ -35,6 +35,7 @@ from monitor.core.polling import (
 from monitor.fetch import pool
 from monitor.fetch.http import Fetcher
 from monitor.fetch.pages import PageFetcher
+from monitor.fetch.parse import SourceSpec
 from monitor.fetch.pool import ParseOutcome, ParseRequest
 from monitor.fulltext import LatePages, LateStore, PageStage
 from monitor.ingest import FeedTransactions, FeedUpdate, store_feed, unseen
@@ -155,6 +156,7 @@ class Poller:
         self.fetcher = fetcher or Fetcher(fetch_settings(settings))
         self.workers = poll.parse_workers if poll.parse_workers is not None else (os.cpu_count() or 1)
         self._feeds = {feed.name: feed for feed in settings.feeds}
+        self._specs = {feed.name: SourceSpec.of(feed) for feed in settings.feeds}
         self._unchanged: list[tuple[int, Decision]] = []
         # Full text: pages of new entries in the poll (`stage`), late ones after it.
         self.pages = PageFetcher(self.fetcher, page_settings(settings))
@@ -300,7 +302,8 @@ class Poller:
         # story keys too (in parallel); later polls do it for the few new ones.
         policy = self.route.stories
         keys = bool(policy and policy.enabled and not result.request.polled)
-        return (result.body, result.headers, result.final_url, self.settings.poll.max_entries, keys)
+        spec = self._specs.get(result.request.name)
+        return (result.body, result.headers, result.final_url, self.settings.poll.max_entries, keys, spec)
 
     # --- one feed -------------------------------------------------------------
 

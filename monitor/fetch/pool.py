@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from monitor.core.stories import story_keys
 from monitor.errors import FetchError
-from monitor.fetch.parse import parse_feed
+from monitor.fetch.parse import SourceSpec, parse_feed
 from monitor.models import ParsedFeed
 
 __all__ = [
@@ -40,8 +40,8 @@ __all__ = [
 # ("ok", ParsedFeed) or ("error", reason): errors come back as values
 # (exceptions may not pickle).
 ParseOutcome = tuple[str, "ParsedFeed | str"]
-# body, response headers, final URL, max entries, compute story keys
-ParseRequest = tuple[bytes, dict[str, str], str, int, bool]
+# body, response headers, final URL, max entries, compute story keys, how to read it
+ParseRequest = tuple[bytes, dict[str, str], str, int, bool, SourceSpec | None]
 
 R = TypeVar("R")
 _pool: ProcessPoolExecutor | None = None
@@ -50,7 +50,12 @@ _pool_lock = threading.Lock()
 
 
 def parse_job(
-    body: bytes, headers: dict[str, str], url: str, max_entries: int, keys: bool = False
+    body: bytes,
+    headers: dict[str, str],
+    url: str,
+    max_entries: int,
+    keys: bool = False,
+    source: SourceSpec | None = None,
 ) -> ParseOutcome:
     """Parse one feed body (in a worker process, or here).
 
@@ -60,7 +65,7 @@ def parse_job(
     the store for the few new entries only.
     """
     try:
-        parsed = parse_feed(body, headers, url, max_entries=max_entries)
+        parsed = parse_feed(body, headers, url, max_entries=max_entries, source=source)
         if keys:
             parsed = replace(
                 parsed,
