@@ -150,6 +150,9 @@ class PageStage(Generic[K]):
         self.workers = workers
         self.clock = clock
         self._waiting: list[_Waiting[K]] = []
+        # Pages being fetched for feeds still waiting: two feeds of one poll
+        # carrying one article (an aggregator and its publisher) share a fetch.
+        self._inflight: dict[str, Future[PageResult]] = {}
 
     @property
     def busy(self) -> bool:
@@ -169,13 +172,12 @@ class PageStage(Generic[K]):
     def hold(self, key: K, feed_url: str, articles: Sequence[ArticleData], wanted: Sequence[int]) -> None:
         """Start fetching the pages of `wanted` articles; the feed waits in the stage."""
         fetch_now, rest = list(wanted[:PAGES_PER_FEED]), list(wanted[PAGES_PER_FEED:])
-        started: dict[str, Future[PageResult]] = {}
         pages = []
         for i in fetch_now:
             url = articles[i].link or ""
-            if url not in started:  # one fetch per URL within the feed
-                started[url] = self.pages.submit(url, trusted=trusted_page(url, feed_url))
-            pages.append(_Page(i, url, started[url]))
+            if url not in self._inflight:  # one fetch per URL, whichever feeds carry it
+                self._inflight[url] = self.pages.submit(url, trusted=trusted_page(url, feed_url))
+            pages.append(_Page(i, url, self._inflight[url]))
         self._waiting.append(_Waiting(key, articles, time.monotonic() + self.settings.max_wait, pages, rest))
 
     def ready(self, block: float = 0.0) -> list[tuple[K, list[ArticleData]]]:
@@ -195,6 +197,8 @@ class PageStage(Generic[K]):
             else:
                 still.append(waiting)
         self._waiting = still
+        if not still:
+            self._inflight.clear()
         return done
 
     def cancel(self) -> list[tuple[K, list[ArticleData]]]:
@@ -216,7 +220,8 @@ class PageStage(Generic[K]):
             elif page.reason is not None:
                 articles[page.index] = replace(article, page_state=RETRY, page_reason=page.reason, page_due=retry)
             else:
-                page.fetch.cancel()  # the wait ran out: fetched later, the alert no longer held
+                if not any(p.fetch is page.fetch for w in self._waiting if w is not waiting for p in w.pages):
+                    page.fetch.cancel()  # the wait ran out: fetched later, the alert no longer held
                 articles[page.index] = replace(article, page_state=PENDING, page_due=now)
         for i in waiting.rest:
             articles[i] = replace(articles[i], page_state=PENDING, page_due=now)
