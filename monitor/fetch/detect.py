@@ -13,6 +13,7 @@ its `<link rel="alternate">` elements, for the "not a feed" message.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 from typing import Literal
 
@@ -28,6 +29,8 @@ _PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*>)", re.DOTAL
 _ROOT = re.compile(rb"\s*<([A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
 _FEED_ROOTS = frozenset({b"rss", b"feed", b"rdf", b"channel"})
 _HTML_DOCTYPE = re.compile(rb"\s*<!DOCTYPE\s+html", re.IGNORECASE)
+# A DOCTYPE names the root element: enough when an internal subset hides it.
+_DOCTYPE_NAME = re.compile(rb"\s*<!DOCTYPE\s+([A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)", re.IGNORECASE)
 FEED_TYPES = frozenset(
     {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json", "application/json"}
 )
@@ -56,7 +59,7 @@ def sniff(body: bytes) -> Sniffed:
     pos = 0
     while (m := _PROLOG.match(head, pos)) is not None and m.end() > pos:
         pos = m.end()
-    root = _ROOT.match(head, pos)
+    root = _ROOT.match(head, pos) or _DOCTYPE_NAME.match(head, pos)
     if root is None:
         return "xml"
     name = root.group(2).lower()
@@ -71,9 +74,13 @@ def sniff(body: bytes) -> Sniffed:
     return "xml"
 
 
-# A page names its feeds in <head>; only this much of it is parsed for them.
+# A page names its feeds in <head>; only this much of it is looked at.
 _PAGE_HEAD = 256 * 1024
 _MAX_ALTERNATES = 8
+# <link> and <base> start tags, found by a linear scan; only they are parsed
+# (a whole hostile page could nest deeply enough to be slow to parse).
+_HEAD_TAG = re.compile(rb"<(?:link|base)\b[^<>]{0,2000}>", re.IGNORECASE)
+_MAX_HEAD_TAGS = 500
 
 
 def advertised_feeds(body: bytes, url: str) -> list[str]:
@@ -82,7 +89,10 @@ def advertised_feeds(body: bytes, url: str) -> list[str]:
     Only RSS, Atom, RDF and JSON Feed types count; hrefs are resolved against
     the page's `<base href>` (else its URL) and must be http(s).
     """
-    tree = html_tree(body[:_PAGE_HEAD], encoding=True)
+    tags = [m.group(0) for m in itertools.islice(_HEAD_TAG.finditer(body, 0, _PAGE_HEAD), _MAX_HEAD_TAGS)]
+    if not tags:
+        return []
+    tree = html_tree(b"<head>" + b"".join(tags) + b"</head>", encoding=False)
     base = url
     for node in select(tree, "base[href]"):
         base = http_link(node.attributes.get("href"), url, url) or url

@@ -16,8 +16,10 @@ matches is one article, and within it
 Items are taken in page order, at most `max_entries`, and at most
 `MAX_ITEMS` are looked at; texts are capped as for feeds.
 
-Parsing is lexbor's (selectolax): a C HTML5 parser, linear in the page, with
-no recursion to overflow on deeply nested markup. The charset is the
+Parsing is lexbor's (selectolax): a C HTML5 parser with no recursion to
+overflow, but with time that grows with the square of the nesting depth, so
+the page is cut where it nests deeper than `selectors.MAX_DEPTH` elements
+(a linear scan first; noted in the warning). The charset is the
 Content-Type header's, else the page's BOM or `<meta charset>`, else UTF-8.
 """
 
@@ -42,11 +44,17 @@ from monitor.fetch.fields import (
     plausible,
     tidy,
 )
-from monitor.fetch.selectors import LexborHTMLParser, LexborNode, first, html_tree, select
+from monitor.fetch.selectors import MAX_DEPTH, LexborHTMLParser, LexborNode, bounded_tree, first, select
 from monitor.models import ArticleData, ParsedFeed
 
 MAX_ITEMS = 5000
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 class Selectors(Protocol):
@@ -75,15 +83,16 @@ def parse_listing(
     """The articles of a listing page; FetchError when the items selector finds none with a link."""
     if not selectors.items:
         raise FetchError(url, "type: html needs an `items` selector")
-    tree = _tree(body, headers)
+    notes: list[str] = []
+    tree = _tree(body, headers, notes)
     base = url
     base_node = first(tree, "base[href]")
     if base_node is not None:
         base = http_link(base_node.attributes.get("href"), url, url) or url
     items = select(tree, selectors.items)
     if not items:
-        raise FetchError(url, f"selector `{selectors.items}` matched nothing on the page{_not_html(body)}")
-    notes: list[str] = []
+        cut = f" ({notes[0]})" if notes else ""
+        raise FetchError(url, f"selector `{selectors.items}` matched nothing on the page{cut}{_not_html(body)}")
     if len(items) > MAX_ITEMS:
         notes.append(f"only the first {MAX_ITEMS} of {len(items)} items read")
     articles = collect(
@@ -104,17 +113,31 @@ def parse_listing(
     )
 
 
-def _tree(body: bytes, headers: Mapping[str, str]) -> LexborHTMLParser:
+def _tree(body: bytes, headers: Mapping[str, str], notes: list[str]) -> LexborHTMLParser:
+    """The page's tree, in its charset, cut where it nests deeper than MAX_DEPTH (noted)."""
     ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     match = _CHARSET.search(ctype)
-    if match and not body.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            codec = codecs.lookup(match.group(1)).name
-        except LookupError:
-            codec = None
-        if codec is not None and not codec.startswith(("utf-16", "utf-32")):
-            return html_tree(body.decode(codec, errors="replace"))
-    return html_tree(body, encoding=True)
+    page: str | bytes = body
+    for bom, name in _WIDE_BOMS:
+        if body.startswith(bom):
+            page = body[len(bom) :].decode(name, errors="replace")
+            break
+    else:
+        codec = _codec(match.group(1)) if match and not body.startswith(codecs.BOM_UTF8) else None
+        if codec is not None:
+            page = body.decode(codec, errors="replace")
+    tree, cut = bounded_tree(page, encoding=isinstance(page, bytes))
+    if cut is not None:
+        notes.append(f"page cut at offset {cut}: nested deeper than {MAX_DEPTH} elements")
+    return tree
+
+
+def _codec(label: str) -> str | None:
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    return None if name.startswith(("utf-16", "utf-32")) else name
 
 
 def _article(item: LexborNode, selectors: Selectors, base: str, page_url: str, now: datetime) -> ArticleData | None:

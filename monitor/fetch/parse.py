@@ -180,6 +180,9 @@ def parse_feed(
         return parse_listing(body, headers, url, spec, max_entries, moment)
     if kind != "rss":
         raise FetchError(url, f"unknown source type {kind!r}")
+    if sniffed == "html" and spec.type == "auto":
+        # No feed starts as an HTML document: feedparser would only say so, slowly.
+        raise FetchError(url, _not_a_feed(body, headers, url, [], sniffed, explicit=False))
     return _parse_rss(body, headers, url, max_entries, moment, sniffed, explicit=spec.type == "rss")
 
 
@@ -334,15 +337,13 @@ def _is_content_type_note(error: object) -> bool:
 
 def _content_kind(body: bytes, headers: Mapping[str, str]) -> str:
     ctype = headers.get("content-type", "").split(";")[0].strip() or "no content type"
-    head = body[:512].lstrip().lower()
+    head = body[:512].removeprefix(codecs.BOM_UTF8).lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return f"an HTML page, {ctype}"
     return ctype
 
 
-def _article(
-    entry: Mapping[str, Any], base: str, feed_url: str, now: datetime
-) -> ArticleData | None:
+def _article(entry: Mapping[str, Any], base: str, feed_url: str, now: datetime) -> ArticleData | None:
     title = cap(html_to_text(as_str(entry.get("title"))), MAX_TITLE)
     # Syndication often doubles paragraphs: kept once, they neither inflate
     # a match's score nor the story similarity.
