@@ -41,6 +41,7 @@ from monitor.fetch import pool
 from monitor.fetch.extract import MAX_PAGE_TEXT, extract_job
 from monitor.fetch.pages import PageFetcher, PageResult
 from monitor.ingest import PageTransactions, store_page
+from monitor.metrics import METRICS
 from monitor.models import ArticleData, NewHit
 from monitor.store.entries import DONE, PENDING, RETRY
 from monitor.store.pages import PageJob
@@ -225,6 +226,8 @@ class PageStage(Generic[K]):
                 articles[page.index] = replace(article, page_state=PENDING, page_due=now)
         for i in waiting.rest:
             articles[i] = replace(articles[i], page_state=PENDING, page_due=now)
+        for index in {p.index for p in waiting.pages} | set(waiting.rest):
+            METRICS.pages.labels(articles[index].page_state).inc()
         return articles
 
 
@@ -317,6 +320,8 @@ class LatePages:
                     job, self.node, page.reason or "page not read", now, self.settings.retry_after
                 )
                 summary.failed += state == "failed"
+                if state:
+                    METRICS.pages.labels(state).inc()
                 log.info("page article=%d feed=%r %s: %s", job.article_id, job.feed, state, page.reason)
                 return
             hits = store_page(self.store, job, self.node, page.text, matcher, route, tags(job.feed), now)
@@ -325,6 +330,7 @@ class LatePages:
             return
         if hits is None:
             return
+        METRICS.pages.labels(DONE).inc()
         summary.done += 1
         summary.hits.extend(hits)
         log.info(

@@ -52,6 +52,13 @@ class Metrics:
             "Feed leases this node claimed after another node's lease on them expired (a node died or stalled)",
             registry=r,
         )
+        self.pages = Counter(
+            "monitor_article_pages",
+            "Article pages fetched for full text, by outcome: done (read), retry (failed once), failed (given up), "
+            "pending (not in within fulltext.max_wait: fetched after the poll)",
+            ["outcome"],
+            registry=r,
+        )
         self.leases_held = Gauge(
             "monitor_leases_held", "Feeds this node holds a lease on (claimed, not yet recorded)", registry=r
         )
