@@ -14,8 +14,9 @@ At most `PAGES_PER_FEED` pages of one feed are waited for in one poll (a
 feed's first poll may bring hundreds of teasers: the rest are `pending`),
 and only entries published within `PAGE_MAX_AGE` (or undated) want pages.
 
-After the poll (`LatePages`): due `pending`/`retry` pages are leased,
-fetched and extracted, and each is stored by `ingest.store_page`, which
+After each poll (`LatePages`): due `pending`/`retry` pages are leased (at
+most `LATE_BATCH` on their way at once), fetched and extracted without
+holding the poll more than `LATE_WAIT`, and each is stored by `ingest.store_page`, which
 re-matches the article on its page's text: only newly matched watchlists
 alert, as for an updated entry. A second failure ends as `failed`. Both
 run in the poll job, one at a time per daemon; several daemons share the
@@ -53,6 +54,8 @@ __all__ = ["LatePages", "PageStage", "trusted_page"]
 PAGES_PER_FEED = 20
 PAGE_MAX_AGE = timedelta(days=3)
 LATE_BATCH = 20
+# How long one poll waits for late pages before going on (the rest are recorded next time).
+LATE_WAIT = 2.0
 K = TypeVar("K")
 
 
@@ -263,46 +266,56 @@ class LatePages:
         self.workers = workers
         self.clock = clock
         self.node = node
+        self._open: dict[int, tuple[PageJob, _Page]] = {}
 
     def run(
         self,
         matcher: Matcher,
         route: Router,
         tags: Callable[[str], frozenset[str]],
-        stop: Callable[[], bool] = lambda: False,
+        wait_for: float = LATE_WAIT,
     ) -> LateSummary:
-        """One batch of due pages (at most `LATE_BATCH`), each stored as it settles."""
+        """Record the pages that settled, lease more (at most `LATE_BATCH` open), wait up to `wait_for` s.
+
+        Never holds the poll longer than that: a slow page stays open on the
+        fetch loop and is recorded by a later run (its lease outlasts its
+        fetch deadline).
+        """
         summary = LateSummary()
-        deadline = self.pages.fetcher.settings.deadline
-        jobs = self.store.claim_pages(self.node, self.clock(), deadline * 2 + 60, LATE_BATCH)
-        if not jobs:
+        room = LATE_BATCH - len(self._open)
+        if room > 0:
+            deadline = self.pages.fetcher.settings.deadline
+            for job in self.store.claim_pages(self.node, self.clock(), deadline * 2 + 60, room):
+                trusted = trusted_page(job.link, job.feed_url)
+                self._open[job.article_id] = (job, _Page(0, job.link, self.pages.submit(job.link, trusted=trusted)))
+                summary.pages += 1
+        if not self._open:
             return summary
-        pages = {
-            job.article_id: _Page(
-                0, job.link, self.pages.submit(job.link, trusted=trusted_page(job.link, job.feed_url))
-            )
-            for job in jobs
-        }
-        give_up = time.monotonic() + deadline * 2 + 30
-        open_jobs = list(jobs)
-        while open_jobs:
-            for page in pages.values():
+        until = time.monotonic() + wait_for
+        while self._open:
+            for _, page in self._open.values():
                 page.advance(self.workers)
-            settled = [job for job in open_jobs if pages[job.article_id].settled]
-            for job in settled:
-                self._record(job, pages[job.article_id], matcher, route, tags, summary)
-            open_jobs = [job for job in open_jobs if not pages[job.article_id].settled]
-            if not open_jobs:
+            settled = [key for key, (_, page) in self._open.items() if page.settled]
+            for key in settled:
+                job, page = self._open.pop(key)
+                self._record(job, page, matcher, route, tags, summary)
+            left = until - time.monotonic()
+            futures = [f for _, page in self._open.values() for f in page.futures()]
+            if left <= 0 or not futures:
                 break
-            if stop() or time.monotonic() > give_up:
-                for job in open_jobs:  # their leases expire; another run takes them
-                    pages[job.article_id].fetch.cancel()
-                break
-            futures = [f for job in open_jobs for f in pages[job.article_id].futures()]
-            if futures:
-                wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
-        summary.pages = len(jobs)
+            wait(futures, timeout=left, return_when=FIRST_COMPLETED)
         return summary
+
+    @property
+    def open(self) -> int:
+        """Pages leased and still on their way."""
+        return len(self._open)
+
+    def close(self) -> None:
+        """Stop the pages on their way (their leases are released by the caller, or expire)."""
+        for _, page in self._open.values():
+            page.fetch.cancel()
+        self._open.clear()
 
     def _record(
         self,

@@ -166,6 +166,11 @@ class Poller:
         self.late = LatePages(repo, self.pages, settings.fulltext, self.workers, clock, node)
 
     def close(self) -> None:
+        self.late.close()
+        try:
+            self.repo.release_pages(self.node)
+        except Exception:
+            log.warning("could not hand back this node's page leases; they expire by themselves", exc_info=True)
         self.fetcher.close()
 
     def poll(self, *, all_feeds: bool = False) -> PollSummary:
@@ -218,7 +223,6 @@ class Poller:
             # result could not be written) are handed back for the next tick.
             try:
                 self.repo.release_leases(self.node)
-                self.repo.release_pages(self.node)
             except Exception:
                 log.exception("could not hand back this node's leases; they expire by themselves")
         if not summary.feeds:
@@ -368,7 +372,7 @@ class Poller:
     def _late_pages(self, summary: PollSummary) -> None:
         """Due pages of stored articles (the wait ran out, or a retry): fetched and re-matched."""
         try:
-            late = self.late.run(self.matcher, self.route, self._tags, self.stop.is_set)
+            late = self.late.run(self.matcher, self.route, self._tags)
         except Exception:
             log.exception("late pages: could not run; they stay due")
             return

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from monitor.fetch.http import Fetcher
 from monitor.service import Service
-from tests.servers import FakeInternet
+from tests.servers import FakeInternet, wait_for
 
 PUBLIC = "93.184.216.34"  # routed by FakeInternet to the loopback feed server
 
@@ -215,7 +215,13 @@ def test_full_text_matches_deep_terms_never_boilerplate_and_hostile_pages_lose_n
 
         # Retried once, after retry_after: failing again ends them `failed`, counted on the feed.
         clock.now += timedelta(minutes=11)
-        service.poll()
+
+        def retried() -> bool:
+            service.poll()  # a slow page is recorded by a later poll than the one that leased it
+            states = dict(rows(database_url, "SELECT link, page_state FROM articles"))
+            return all(states[base + p] in ("failed", "done") for p in hostile)
+
+        wait_for(retried, timeout=60, interval=0.1, message="every hostile page retried")
         states = dict(rows(database_url, "SELECT link, page_state FROM articles"))
         failed = [p for p in hostile if states[base + p] == "failed"]
         assert set(hostile) - set(failed) <= {"/a/nested.html"}
@@ -241,8 +247,15 @@ def test_a_page_slower_than_max_wait_is_matched_when_it_arrives_and_only_new_wat
     }
     service = Service(make_settings(data), echo=lambda _line: None)
     feed_server.delay = 1.5  # each answer: robots.txt then the page take longer than max_wait
+    found = 0
+
+    def page_in() -> bool:
+        nonlocal found
+        found += service.poll().hits  # the poll after the one that stored the entry records the page
+        return rows(database_url, "SELECT page_state FROM articles") == [("done",)]
+
     try:
-        summary = service.poll()
+        wait_for(page_in, timeout=30, interval=0.1, message="the late page recorded")
         service.dispatch()
     finally:
         service.close()
@@ -251,7 +264,7 @@ def test_a_page_slower_than_max_wait_is_matched_when_it_arrives_and_only_new_wat
     assert "Tren de Aragua" in stored[0][2]
     hits = rows(database_url, "SELECT watchlist, matched_in FROM hits ORDER BY id")
     assert hits == [("talks", "feed"), ("deep", "page")]  # the teaser's hit first; the page's later
-    assert summary.hits == 2
+    assert found == 2
     posts = [json.dumps(post.json, ensure_ascii=False) for post in webhook_server.posts_to("/hook")]
     assert len(posts) == 2  # one alert per watchlist, each sent once
     assert sum("[deep]" in p for p in posts) == 1 and sum("[talks]" in p for p in posts) == 1
