@@ -169,7 +169,7 @@ def _file_samples(path: Path, feed: str, tags: frozenset[str]) -> Iterator[Sampl
 
 def _url_samples(url: str, feed: str, tags: frozenset[str], settings: Settings) -> Iterator[Sample]:
     from monitor.fetch.http import Fetcher, run_fetches
-    from monitor.fetch.parse import html_to_text, page_title, parse_feed
+    from monitor.fetch.parse import SourceSpec, html_to_text, page_title, parse_feed
     from monitor.models import FeedRequest, FetchResult
 
     results: list[FetchResult] = []
@@ -178,12 +178,18 @@ def _url_samples(url: str, feed: str, tags: frozenset[str], settings: Settings) 
     (result,) = results
     if not result.ok:
         raise FetchError(url, result.error or "failed")
+    # Read as the configured feed (--feed, else one with this URL) reads it: its type and selectors.
+    configured = next((f for f in settings.feeds if f.name == feed), None)
+    configured = configured or next((f for f in settings.feeds if str(f.url) == url), None)
+    source = SourceSpec.of(configured) if configured is not None else None
     try:
-        parsed = parse_feed(result.body, result.headers, result.final_url)
-    except FetchError:
+        parsed = parse_feed(result.body, result.headers, result.final_url, source=source)
+    except FetchError as exc:
+        print(f"{url}: not a source ({exc.reason}); testing the page's text", file=sys.stderr)
         page = result.body.decode("utf-8", errors="replace")
         yield Sample(url, ArticleText(page_title(page), html_to_text(page), feed, tags), url)
         return
+    print(f"{url}: {parsed.kind}, {len(parsed.articles)} entries", file=sys.stderr)
     for entry in parsed.articles:
         yield Sample(entry.guid, ArticleText(entry.title, entry.text, feed or parsed.title, tags), entry.title)
 
