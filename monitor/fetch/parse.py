@@ -31,6 +31,7 @@ import calendar
 import codecs
 import io
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,6 +132,8 @@ def source_spec(feed: object) -> SourceSpec:
 
 
 _AUTO = SourceSpec()
+# A feed's root element anywhere in a body (a linear scan).
+_FEED_ELEMENT = re.compile(rb"<(?:[\w.-]+:)?(?:rss|feed|rdf|channel)[\s>]", re.IGNORECASE)
 # What `sniff` saw, as said in "not a ..." messages.
 _SNIFFED_AS = {
     "json": "JSON",
@@ -180,8 +183,9 @@ def parse_feed(
         return parse_listing(body, headers, url, spec, max_entries, moment)
     if kind != "rss":
         raise FetchError(url, f"unknown source type {kind!r}")
-    if sniffed == "html" and spec.type == "auto":
-        # No feed starts as an HTML document: feedparser would only say so, slowly.
+    if sniffed == "html" and spec.type == "auto" and not _FEED_ELEMENT.search(body):
+        # An HTML page with no feed inside (feedparser reads a feed wrapped in
+        # XHTML): feedparser would only say it is not a feed, slowly.
         raise FetchError(url, _not_a_feed(body, headers, url, [], sniffed, explicit=False))
     return _parse_rss(body, headers, url, max_entries, moment, sniffed, explicit=spec.type == "rss")
 

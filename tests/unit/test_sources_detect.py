@@ -187,3 +187,14 @@ feeds:
     assert plain == SourceSpec()
 
     assert pickle.loads(pickle.dumps(listing)) == listing
+
+
+def test_a_feed_wrapped_in_an_xhtml_page_is_still_read() -> None:
+    page = (
+        b'<?xml version="1.0"?><!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "x.dtd">'
+        b'<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>A</title><id>urn:a</id>'
+        b'<link rel="alternate" href="http://a.test/1"/></entry></feed></body></html>'
+    )
+    parsed = parse_feed(page, {"content-type": "text/html"}, "http://a.test/", now=NOW)
+    assert [a.link for a in parsed.articles] == ["http://a.test/1"]
