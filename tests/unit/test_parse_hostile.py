@@ -132,7 +132,8 @@ def test_fixture(name: str) -> None:
     if expect.warning == "":
         assert parsed.warning is None
     elif expect.warning is not None:
-        assert parsed.warning is not None and expect.warning in parsed.warning
+        # Codec names are spelled by whichever detector feedparser finds (chardet: 'Windows-1252').
+        assert parsed.warning is not None and expect.warning.lower() in parsed.warning.lower()
     if expect.links is not None:
         assert tuple(a.link for a in parsed.articles) == expect.links
     if expect.published is not None:
