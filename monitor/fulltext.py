@@ -45,7 +45,7 @@ from monitor.ingest import PageTransactions, store_page
 from monitor.metrics import METRICS
 from monitor.models import ArticleData, NewHit
 from monitor.store.entries import DONE, PENDING, RETRY
-from monitor.store.pages import PageJob
+from monitor.store.pages import NOT_ADDING, PageJob
 
 log = logging.getLogger(__name__)
 
@@ -218,9 +218,15 @@ class PageStage(Generic[K]):
         for page in waiting.pages:
             article = articles[page.index]
             if page.text is not None:
-                text = page.text if page_adds(article.feed_text, page.text) else ""
+                adds = page_adds(article.feed_text, page.text)
                 # Keys computed by the parser were of the feed's text.
-                articles[page.index] = replace(article, page_text=text, page_state=DONE, story_keys=None)
+                articles[page.index] = replace(
+                    article,
+                    page_text=page.text if adds else "",
+                    page_state=DONE,
+                    page_reason=None if adds else NOT_ADDING,
+                    story_keys=None if adds else article.story_keys,
+                )
             elif page.reason is not None:
                 articles[page.index] = replace(article, page_state=RETRY, page_reason=page.reason, page_due=retry)
             else:

@@ -35,7 +35,7 @@ from monitor.core.polling import Decision
 from monitor.core.stories import StoryPolicy, assign, shingles, story_keys
 from monitor.models import ArticleData, NewHit
 from monitor.store.entries import FeedTransaction, SaveResult
-from monitor.store.pages import PageJob, PageTransaction
+from monitor.store.pages import NOT_ADDING, PageJob, PageTransaction
 
 
 class PageTransactions(Protocol):
@@ -191,9 +191,10 @@ def store_page(
         if stored is None:
             return None
         title, feed_text, feed = stored
+        reason = None
         if not page_adds(feed_text, page_text):
-            page_text = ""
-        if not tx.page_done(job, node, page_text):
+            page_text, reason = "", NOT_ADDING
+        if not tx.page_done(job, node, page_text, reason):
             return None
         if not page_text:
             return []

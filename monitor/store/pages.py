@@ -30,7 +30,10 @@ from monitor.models import body_text
 from monitor.store.entries import DONE, FAILED, PENDING, RETRY, HitTransaction
 from monitor.store.schema import ArticleRow, FeedRow
 
-__all__ = ["PageJob", "PageStore", "PageTransaction"]
+__all__ = ["NOT_ADDING", "PageJob", "PageStore", "PageTransaction"]
+
+# Recorded on a page read but not used (`core.fulltext.page_adds`).
+NOT_ADDING = "read, but its text does not continue the entry's (another page, or a paywall or consent wall?)"
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,9 @@ class PageTransaction(HitTransaction):
             return None
         return row.title, body_text(row.summary, row.content), row.name
 
-    def page_done(self, job: PageJob, node: str, text: str) -> bool:
-        """Store the page's text (''. when it added nothing); False when the lease is no longer ours."""
-        return _finish(self.session, job, node, DONE, text=text, reason=None)
+    def page_done(self, job: PageJob, node: str, text: str, reason: str | None = None) -> bool:
+        """Store the page's text ('' when it added nothing, `reason` saying why); False when the lease is not ours."""
+        return _finish(self.session, job, node, DONE, text=text, reason=reason)
 
 
 class PageStore:
