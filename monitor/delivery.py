@@ -36,9 +36,11 @@ from monitor.notify.render import (
     render_summary,
 )
 from monitor.notify.sender import Notifier, limits_for
+from monitor.notify.spikes import render_spike
 from monitor.store.engine import unreachable
 from monitor.store.outbox import Outbox
 from monitor.store.schema import DeliveryStatus
+from monitor.store.trends import TrendStore
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class Dispatcher:
             for name, ch in settings.channels.items()
             if ch.template
         }
+        self.spikes = TrendStore(outbox.engine)  # spike alerts' outbox (monitor.spikes)
 
     def dispatch(self) -> DispatchSummary:
         """Open due digests and summaries, then send everything due, channel by channel."""
@@ -148,6 +151,7 @@ class Dispatcher:
                     break
                 for notice in notices:
                     self._send_notice(name, channel, notice, summary)
+            self._send_spikes(name, channel, summary)
             while not self.stop.is_set():
                 messages = self.outbox.claim_messages(name, self.clock(), self.settings.delivery.claim_timeout)
                 if not messages:
@@ -183,7 +187,8 @@ class Dispatcher:
     ) -> None:
         budget = None
         if channel.max_per_hour is not None:
-            budget = channel.max_per_hour - self.outbox.sent_since(name, self.clock() - HOUR)
+            since = self.clock() - HOUR
+            budget = channel.max_per_hour - self.outbox.sent_since(name, since) - self.spikes.sent_since(name, since)
         held: list[int] = []
         for index, job in enumerate(jobs):
             if self.stop.is_set():
@@ -261,6 +266,44 @@ class Dispatcher:
         else:
             self._record_failure(name, job.id, job.attempts, outcome, summary, kind="notice")
 
+    def _send_spikes(self, name: str, channel: ChannelConfig, summary: DispatchSummary) -> None:
+        """Due spike alerts of the channel. Storm control: they count against
+        `max_per_hour` with its single alerts, and wait (`summary_delay`) while
+        the hour is full; a digest channel's were queued due at its next digest."""
+        while not self.stop.is_set():
+            now = self.clock()
+            jobs = self.spikes.claim(name, now, self.settings.delivery.claim_timeout)
+            if not jobs:
+                return
+            room = len(jobs)
+            if channel.max_per_hour is not None:
+                sent = self.outbox.sent_since(name, now - HOUR) + self.spikes.sent_since(name, now - HOUR)
+                room = max(channel.max_per_hour - sent, 0)
+            wait = [job.id for job in jobs[room:]]
+            if wait:
+                self.spikes.defer(wait, now + timedelta(seconds=self.settings.delivery.summary_delay))
+                log.info("channel=%r over %d alerts/hour: %d spike alerts wait", name, channel.max_per_hour, len(wait))
+            for index, job in enumerate(jobs[:room]):
+                if self.stop.is_set():
+                    self.spikes.defer([j.id for j in jobs[index:room]], now)
+                    return
+                outcome = self._send(
+                    channel,
+                    job.done_targets,
+                    lambda url, job=job: render_spike(  # type: ignore[misc]
+                        job, medium_for(url), tz=channel.timezone, limits=limits_for(url), channel=name
+                    ),
+                )
+                if outcome.ok:
+                    self._record(f"channel={name!r} spike {job.id}", self.spikes.mark_sent, job.id, self.clock())
+                    summary.sent += 1
+                    METRICS.delivery(name, "sent")
+                    log.info("channel=%r spike alert sent: %s %r level %d", name, job.kind, job.series, job.level)
+                else:
+                    self._record_failure(name, job.id, job.attempts, outcome, summary, kind="spike")
+            if wait:
+                return
+
     def _send(
         self, channel: ChannelConfig, done: frozenset[str], render: Callable[[str], Message]
     ) -> SendOutcome:
@@ -325,6 +368,7 @@ class Dispatcher:
             "alert": self.outbox.mark_failed,
             "digest/summary": self.outbox.mark_message_failed,
             "notice": self.outbox.mark_notice_failed,
+            "spike": self.spikes.mark_failed,
         }[kind]
         self._record(f"channel={name!r} {kind} {row_id}", mark, row_id, reason, again, outcome.done)
         summary.failed += 1

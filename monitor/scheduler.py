@@ -34,6 +34,8 @@ HOUSEKEEPING_HOURS = 6
 # Housekeeping (retention, vacuum) also runs this long after a start, so a
 # daemon restarted more often than every HOUSEKEEPING_HOURS still prunes daily.
 HOUSEKEEPING_FIRST_DELAY_SECONDS = 60
+# The spike job's first run after a start (it rebuilds missing counts then).
+SPIKES_FIRST_DELAY_SECONDS = 20
 # Held while the stop flag is set, and while a job reschedules another.
 STOPPING = threading.Lock()
 
@@ -69,6 +71,14 @@ def make_scheduler(
             with STOPPING:
                 if not service.stop.is_set():
                     scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+                    scheduler.modify_job("spikes", next_run_time=datetime.now(UTC))
+
+    def spikes_then_wake_dispatch() -> None:
+        run = service.spikes()
+        if run is not None and run.queued:
+            with STOPPING:
+                if not service.stop.is_set():
+                    scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
 
     scheduler.add_job(
         _safely(service, "poll", poll_then_wake_dispatch),
@@ -85,6 +95,15 @@ def make_scheduler(
         next_run_time=now + timedelta(seconds=1),
     )
     schedule_digests(scheduler, service)
+    # Spike alerts (monitor.spikes): on the hour, and after a poll cycle that stored hits.
+    scheduler.add_job(
+        _safely(service, "spikes", spikes_then_wake_dispatch),
+        "cron",
+        minute=0,
+        second=30,
+        id="spikes",
+        next_run_time=now + timedelta(seconds=SPIKES_FIRST_DELAY_SECONDS),
+    )
     scheduler.add_job(
         _safely(service, "housekeeping", lambda: service.housekeeping(every=HOUSEKEEPING_HOURS * 3600)),
         "interval",

@@ -24,11 +24,14 @@ from monitor.models import NewHit
 from monitor.node import config_hash, make_node
 from monitor.notify.sender import Notifier
 from monitor.poller import Poller, PollSummary
+from monitor.spikes import SpikeRun
+from monitor.spikes import run as run_spikes
 from monitor.store.engine import make_engine
 from monitor.store.feeds import FeedSpec
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 from monitor.store.retention import Retention, RetentionResult, describe
+from monitor.store.trends import TrendStore
 from monitor.times import utcnow
 from monitor.wiring import claim_batch, feed_tags, make_matcher, make_router
 
@@ -217,6 +220,12 @@ class Service:
             if progress is not None:
                 progress(summary.articles)
         return summary
+
+    def spikes(self, every: float = 0.0) -> SpikeRun | None:
+        """Count new hits per hour, judge every series and queue spike alerts
+        (`monitor.spikes`); once per cluster, None when another daemon runs it."""
+        return run_spikes(self.settings, self.repo, TrendStore(self.repo.engine), self.node.name, self.clock(),
+                          every=every)
 
     def housekeeping(self, every: float = 0.0) -> bool:
         """Prune by the retention settings and the story index past the

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from monitor import __version__
-from monitor.cli import database, delivering, feeds, listing, status, tuning, web
+from monitor.cli import database, delivering, feeds, listing, status, trends, tuning, web
 from monitor.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_commands(sub, common)
     database.add_commands(sub, common)
     status.add_commands(sub, common)
+    trends.add_commands(sub, common)
     return parser
 
 

@@ -44,6 +44,12 @@ class SpikeSettings(_Model):
     growth: float = Field(default=2.0, gt=1.0, le=100.0)
     # Where spike alerts go; empty: the watchlist's own channels.
     channels: tuple[Name, ...] = ()
+    # A series alerts only once its first counted story is this old: before,
+    # its usual rhythm is not known (a new watchlist's first busy morning).
+    learning: Duration = Field(default=7 * 24 * HOUR, ge=0, le=90 * 24 * HOUR)
+    # The dashboard's address as readers reach it (https://monitor.example.org):
+    # spike alerts link to the watchlist's chart there. Unset: no link.
+    dashboard: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=500)
 
     @model_validator(mode="after")
     def _hours(self) -> SpikeSettings:

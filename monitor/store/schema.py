@@ -393,3 +393,103 @@ class DeliveryRow(SendState, Base):
     )
 
     hit: Mapped[HitRow] = relationship()
+
+
+# --- spike alerts (store.trends): hourly counts per watchlist and entity, surges, their outbox ---
+
+
+class TrendEventRow(Base):
+    """One story of a series (a watchlist, or an entity) carried by one feed,
+    in the UTC hour it was first seen there (`store.trends`).
+
+    `story_key` is the story's id (an article without a story: minus its
+    id). The unique key makes counting idempotent: the update that writes
+    these reads hits again with an overlap, and two writers (two daemons, a
+    replay) insert the same rows with ON CONFLICT DO NOTHING. No foreign
+    keys: the counts outlive retention and a feed's removal.
+    """
+
+    __tablename__ = "trend_events"
+    __table_args__ = (
+        UniqueConstraint("kind", "series", "story_key", "feed_id", name="uq_trend_events"),
+        Index("ix_trend_events_series_hour", "kind", "series", "hour"),
+        Index("ix_trend_events_hour", "hour"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # "watchlist" | "entity"
+    series: Mapped[str] = mapped_column(String(200))
+    story_key: Mapped[int] = mapped_column(BigInteger)
+    feed_id: Mapped[int] = mapped_column(Integer)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TrendCountRow(Base):
+    """A series' counts in one UTC hour: stories first seen in it (a story
+    counts once, in its first hour) and distinct feeds that carried one.
+    Recomputed from `trend_events` for the hours an update touched."""
+
+    __tablename__ = "trend_counts"
+    __table_args__ = (Index("ix_trend_counts_hour", "hour"),)
+
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    series: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    stories: Mapped[int] = mapped_column(Integer, default=0)
+    outlets: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TrendMarkRow(Base):
+    """How far the counts have read the hits (`hits`: found_at up to `at`)."""
+
+    __tablename__ = "trend_marks"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SpikeStateRow(Base):
+    """A series' open surge (`core.spikes.SurgeState`), so a restart mid-surge
+    does not alert again. Written by the once-per-cluster spike job only."""
+
+    __tablename__ = "spike_state"
+
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    series: Mapped[str] = mapped_column(String(200), primary_key=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    expected: Mapped[float] = mapped_column(Float)
+    per_day: Mapped[float] = mapped_column(Float)
+    stories: Mapped[int] = mapped_column(Integer)
+    level: Mapped[int] = mapped_column(Integer)
+    alerted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SpikeAlertRow(SendState, Base):
+    """The outbox of spike alerts: one surge (or follow-up) to one channel.
+
+    `key` names the series, the surge's start and the alert's level, unique
+    per channel: whoever queues it (two daemons, a job run twice) queues it
+    once. `detail` holds what the message lists (top stories and outlets).
+    """
+
+    __tablename__ = "spike_alerts"
+    __table_args__ = (
+        UniqueConstraint("channel", "key", name="uq_spike_alerts_channel_key"),
+        Index("ix_spike_alerts_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(12))
+    series: Mapped[str] = mapped_column(String(200))
+    level: Mapped[int] = mapped_column(Integer)
+    surge_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    stories: Mapped[int] = mapped_column(Integer)
+    outlets: Mapped[int] = mapped_column(Integer)
+    per_day: Mapped[float] = mapped_column(Float)
+    expected: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
