@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
@@ -67,7 +68,8 @@ class Desk:
     """A newsroom's feeds on loopback, the service polling them, and the alerts it sent."""
 
     def __init__(self, feed_server, webhook_server, make_settings, *, outlets: int = 12, spike: dict | None = None,
-                 entities: dict | None = None, watchlist: dict | None = None, spikes: dict | None = None) -> None:
+                 entities: dict | None = None, watchlist: dict | None = None, spikes: dict | None = None,
+                 channels: dict | None = None) -> None:
         self.feed_server, self.webhook = feed_server, webhook_server
         self.outlets = [f"outlet-{i}" for i in range(outlets)]
         self.items: dict[str, list[dict]] = {name: [] for name in self.outlets}
@@ -77,7 +79,11 @@ class Desk:
         config: dict = {
             "poll": {"interval": "15m", "timeout": "5s", "connect_timeout": "2s", "host_delay": 0, "per_host": 12},
             "feeds": feeds,
-            "channels": {"desk": {"urls": [f"json://127.0.0.1:{webhook_server.port}/hook"]}},
+            "channels": {
+                "desk": {"urls": [f"json://127.0.0.1:{webhook_server.port}/hook"]},
+                **{name: {"urls": [f"json://127.0.0.1:{webhook_server.port}/hook"], **c}
+                   for name, c in (channels or {}).items()},
+            },
             "watchlists": [
                 {"name": "cartels", "keywords": ["cartel"], "spike": {"channels": ["desk"], **(spike or {})},
                  **(watchlist or {})}
@@ -278,3 +284,85 @@ def test_entity_series_and_the_trends_command(feed_server, webhook_server, make_
     assert main(["trends", "--config", config, "--entity", "cjng", "--replay", "--since", "30d"]) == 0
     text = capsys.readouterr().out
     assert "@cjng" in text and "8 stories" in text and "would alert" in text
+
+
+def _surge(desk: Desk, stories: int = 8, lead: str = "cartel") -> None:
+    for i in range(stories):
+        desk.story(desk.clock.now + timedelta(minutes=3 + i), lead=lead)
+    desk.clock.now += timedelta(hours=1)
+    desk.serve()
+    desk.service.poll(all_feeds=True)
+
+
+def test_two_daemons_on_one_database_alert_once(feed_server, webhook_server, make_settings) -> None:
+    """Two services (two engines, two JobStores) run the spike job at the same
+    moment and again in turn: one alert. On PostgreSQL the advisory lock lets
+    one run while the other skips; either way the surge's state and the
+    alert's unique key keep a second run from queueing it again."""
+    desk = Desk(feed_server, webhook_server, make_settings)
+    steady_history(desk)
+    desk.cycle()
+    other = desk.start()
+    _surge(desk)
+    barrier = threading.Barrier(2)
+    runs: list[object] = []
+
+    def run(service: Service) -> None:
+        barrier.wait()
+        runs.append(service.spikes())
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (desk.service, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert any(r is not None for r in runs)
+    desk.service.spikes()
+    other.spikes()
+    desk.service.dispatch()
+    other.dispatch()
+    assert desk.spike_titles() == ["[cartels] Spike: 8 stories from 8 outlets in 3 h (usual: 2 a day)"]
+    # The same alert queued again (a job re-run after a crash between queueing and recording) is dropped.
+    trends = TrendStore(desk.service.repo.engine)
+    with desk.service.repo.engine.connect() as conn:
+        row = conn.execute(select(SpikeAlertRow)).one()._mapping
+    keep = {k: row[k] for k in ("channel", "key", "kind", "series", "level", "surge_start", "window_start",
+                                "window_end", "stories", "outlets", "per_day", "expected", "score", "detail")}
+    assert trends.save({}, [keep], desk.clock.now) == 0
+    other.close()
+
+
+def test_a_digest_channel_hears_of_a_spike_with_its_digest(feed_server, webhook_server, make_settings) -> None:
+    desk = Desk(feed_server, webhook_server, make_settings, spike={"channels": ["morning"]},
+                channels={"morning": {"mode": "digest", "schedule": "0 13 * * *"}})
+    steady_history(desk)
+    desk.cycle()
+    _surge(desk)
+    desk.service.spikes()
+    desk.service.dispatch()
+    assert desk.spike_titles() == []  # 07:30: the digest is at 13:00
+    desk.clock.now = desk.clock.now.replace(hour=13, minute=1)
+    desk.service.dispatch()
+    assert len(desk.spike_titles()) == 1
+
+
+def test_storm_control_counts_spike_alerts(feed_server, webhook_server, make_settings) -> None:
+    """A channel capped at one alert an hour: the watchlist's spike goes out, the entity's waits for room."""
+    entities = {"cjng": {"names": ["CJNG"], "spike": {"enabled": True, "channels": ["capped"]}}}
+    desk = Desk(feed_server, webhook_server, make_settings, entities=entities,
+                watchlist={"entities": ["cjng"], "channels": [], "spike": {"channels": ["capped"]}},
+                channels={"capped": {"max_per_hour": 1}})
+    steady_history(desk)
+    for days in (20, 13, 6):
+        desk.story(T0 - timedelta(days=days, hours=3), lead="CJNG")
+    desk.cycle()
+    _surge(desk, lead="CJNG")
+    desk.service.spikes()
+    desk.service.dispatch()
+    assert len(desk.spike_titles()) == 1
+    desk.clock.now += timedelta(minutes=30)
+    desk.service.dispatch()
+    assert len(desk.spike_titles()) == 1  # the hour is still full
+    desk.clock.now += timedelta(minutes=35)
+    desk.service.dispatch()
+    assert sorted(t.split("]")[0] for t in desk.spike_titles()) == ["[@cjng", "[cartels"]
