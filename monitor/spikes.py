@@ -314,7 +314,8 @@ class Backtest:
     first_hour: int
     hours: int
     counts: dict[SeriesKey, list[int]]
-    expected: dict[SeriesKey, list[float]]
+    expected: dict[SeriesKey, list[float]]  # per hour: the window's expectation / its hours
+    observed: dict[SeriesKey, list[int]] = field(default_factory=dict)  # stories in the window ending each hour
 
 
 def backtest(
@@ -336,11 +337,13 @@ def backtest(
     states: dict[SeriesKey, SurgeState | None] = {}
     events: list[tuple[SeriesKey, SpikeEvent]] = []
     expected: dict[SeriesKey, list[float]] = {s.key: [] for s in specs}
+    observed: dict[SeriesKey, list[int]] = {s.key: [] for s in specs}
     for tick in range(start_tick, end_tick + 1):
         end_of_hour = min(hour_start(tick + 1) - timedelta(seconds=1), now)
         verdicts = judge(specs, counts, first_hour, tick, first_seen)
         for i, (spec, verdict) in enumerate(zip(specs, verdicts, strict=True)):
             expected[spec.key].append(verdict.expected / spec.rule.window)
+            observed[spec.key].append(verdict.stories)
             state = states.get(spec.key)
             new, event = decide(spec, verdict, state, _matrix_sum_since(counts, i, first_hour, tick), end_of_hour, tick)
             states[spec.key] = new
@@ -348,4 +351,4 @@ def backtest(
                 events.append((spec.key, event))
     offset = start_tick - first_hour
     series_counts = {s.key: [int(c) for c in counts[i, offset:]] for i, s in enumerate(specs)}
-    return Backtest(events, start_tick, hours, series_counts, expected)
+    return Backtest(events, start_tick, hours, series_counts, expected, observed)

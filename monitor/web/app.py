@@ -67,6 +67,7 @@ from monitor.web.security import (
     is_public,
     new_csrf,
 )
+from monitor.web.spikechart import watchlist_charts
 from monitor.web.throttle import client_key
 from monitor.wiring import entity_specs
 
@@ -551,6 +552,7 @@ class WebApp:
 
     def watchlist_rows(self) -> list[dict[str, Any]]:
         now = self.clock()
+        spikes = watchlist_charts(self.settings, self.store.reader, now)
         daily = self.store.daily_hits(now, CHART_DAYS)
         totals = self.store.hit_totals()
         first = now.astimezone(UTC).date() - timedelta(days=CHART_DAYS - 1)
@@ -566,6 +568,7 @@ class WebApp:
                 "hits_total": totals.get(w.name, 0),
                 "hits_per_day": daily.get(w.name, [0] * CHART_DAYS),
                 "labels": labels,
+                "spike_chart": spikes.get(w.name),
             }
             for w in self.settings.watchlists
         ]
@@ -597,7 +600,7 @@ class WebApp:
         return JSONResponse({"items": rows})
 
     def api_watchlists(self, request: Request) -> Response:
-        rows = [{k: v for k, v in row.items() if k != "labels"} for row in self.watchlist_rows()]
+        rows = [{k: v for k, v in row.items() if k not in ("labels", "spike_chart")} for row in self.watchlist_rows()]
         return JSONResponse({"items": rows})
 
     def api_deliveries(self, request: Request) -> Response:

@@ -17,6 +17,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
+import httpx
 from sqlalchemy import func, select
 
 from monitor.cli import main
@@ -24,6 +25,7 @@ from monitor.service import Service
 from monitor.spikes import backtest
 from monitor.store.schema import SpikeAlertRow, TrendCountRow
 from monitor.store.trends import TrendStore
+from tests.integration.test_web import running
 
 
 def _monday_morning(now: datetime) -> datetime:
@@ -213,6 +215,12 @@ def test_a_growing_surge_gets_one_follow_up_at_the_growth_factor(feed_server, we
         "[cartels] Spike: 6 stories from 6 outlets in 3 h (usual: 2 a day)",
         "[cartels] Spike grows: 13 stories from 12 outlets since 05:00 (usual: 2 a day)",
     ]
+    # The dashboard's watchlists page draws the series, its band and both alerts.
+    with running(desk.settings, desk.service.repo.engine, clock=desk.clock) as base:
+        page = httpx.get(f"{base}/watchlists", timeout=10).text
+    assert 'id="spike-watchlist-cartels"' in page and '<svg class="spikes"' in page
+    assert '<polygon class="band"' in page and '<polyline class="baseline"' in page
+    assert page.count('<circle class="spike"') == 2 and "follow-up: 13 stories" in page
 
 
 def test_a_slow_rise_over_a_week_raises_no_alert(feed_server, webhook_server, make_settings) -> None:

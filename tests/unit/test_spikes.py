@@ -198,3 +198,12 @@ def test_feed_text_is_escaped_for_each_medium() -> None:
 
 def test_usual_reads_per_day_or_week() -> None:
     assert [usual_text(x) for x in (2.2, 1.0, 0.3, 0.05)] == ["2 a day", "1 a day", "2 a week", "under 1 a week"]
+
+
+def test_spike_threshold_is_the_smallest_spike_count() -> None:
+    from monitor.web.spikechart import spike_threshold
+
+    for mu in (0.05, 0.3, 2.0, 9.0):
+        (k,) = spike_threshold([mu], 5, 4.0)
+        assert k >= 5 and -poisson_tail_log10([k], [mu])[0] >= 4.0
+        assert k == 5 or -poisson_tail_log10([k - 1], [mu])[0] < 4.0
