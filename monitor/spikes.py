@@ -47,8 +47,8 @@ from monitor.core.spikes import (
     baseline,
     epoch_hour,
     hour_start,
-    poisson_tail_log10,
     step,
+    tail_log10,
 )
 from monitor.store.jobs import JobStore
 from monitor.store.trends import SeriesKey, TrendStore
@@ -59,6 +59,10 @@ __all__ = ["SeriesSpec", "SpikeRun", "Verdict", "backtest", "entity_names", "run
 
 HISTORY_HOURS = HISTORY_DAYS * 24
 JOB = "spikes"
+# Every series is judged at least this often (surges end, the hour moves on);
+# a run after a poll cycle in between judges the series its hits touched.
+FULL_EVERY = timedelta(minutes=50)
+JUDGED = "judged"
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,7 @@ def judge(
         begins = [first_seen.get(specs[i].key) for i in rows]
         start = [0 if b is None else epoch_hour(b) - (first_hour + start_history) for b in begins]
         base = baseline(history, first_hour + start_history, window, start=start)
-        scores = -poisson_tail_log10(observed, base.expected)
+        scores = -tail_log10(observed, base.expected)
         for j, i in enumerate(rows):
             spec = specs[i]
             seen = first_seen.get(spec.key)
@@ -221,6 +225,12 @@ def _run(settings: Settings, trends: TrendStore, now: datetime, *, send: bool) -
     states = trends.states()
     first_seen = trends.series()
     specs = [s for s in specs if s.key in first_seen or s.key in states]
+    judged = trends.mark(JUDGED)
+    if judged is not None and judged > now - FULL_EVERY:
+        # Between full runs (hourly) only the series new hits touched and open surges are judged.
+        specs = [s for s in specs if s.key in trends.touched or s.key in states]
+    else:
+        trends.set_mark(JUDGED, now)
     result.series = len(specs)
     if not specs:
         return result

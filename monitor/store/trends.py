@@ -90,6 +90,8 @@ class TrendStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
+        # The series the last `update` counted new events for.
+        self.touched: set[SeriesKey] = set()
 
     def _insert(self, session: Session, model: Any) -> Any:
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -97,14 +99,18 @@ class TrendStore:
 
     # --- counting ---------------------------------------------------------------------
 
-    def mark(self) -> datetime | None:
+    def mark(self, name: str = MARK) -> datetime | None:
         with self._session.begin() as session:
-            return session.scalar(select(TrendMarkRow.at).where(TrendMarkRow.name == MARK))
+            return session.scalar(select(TrendMarkRow.at).where(TrendMarkRow.name == name))
+
+    def set_mark(self, name: str, at: datetime) -> None:
+        with self._session.begin() as session:
+            self._set_mark(session, at, name)
 
     def update(self, now: datetime, entities: Mapping[str, str], *, overlap: timedelta = OVERLAP) -> int:
         """Count the hits found since the mark (all of them without one); returns
-        the new (series, story, feed) events. `entities` maps each entity's
-        name, lower-cased, to its name."""
+        the new (series, story, feed) events (the series they touched: `touched`).
+        `entities` maps each entity's name, lower-cased, to its name."""
         mark = self.mark()
         since = None if mark is None else mark - overlap
         touched: dict[SeriesKey, datetime] = {}
@@ -151,6 +157,7 @@ class TrendStore:
         with self._session.begin() as session:
             self._recount(session, touched)
             self._set_mark(session, now)
+        self.touched = set(touched)
         return added
 
     def rebuild(self, now: datetime, entities: Mapping[str, str]) -> int:
@@ -161,8 +168,8 @@ class TrendStore:
             session.execute(delete(TrendMarkRow).where(TrendMarkRow.name == MARK))
         return self.update(now, entities)
 
-    def _set_mark(self, session: Session, now: datetime) -> None:
-        stmt = self._insert(session, TrendMarkRow).values(name=MARK, at=now)
+    def _set_mark(self, session: Session, now: datetime, name: str = MARK) -> None:
+        stmt = self._insert(session, TrendMarkRow).values(name=name, at=now)
         session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"at": now}))
 
     def _count(

@@ -23,6 +23,7 @@ from monitor.core.spikes import (
     poisson_tail_log10,
     slots,
     step,
+    tail_log10,
 )
 from monitor.notify.render import Medium
 from monitor.notify.spikes import render_spike, usual_text
@@ -43,6 +44,26 @@ def test_poisson_tail_matches_the_exact_sum() -> None:
             want = exact_tail(k, mu) if k > mu else 1.0
             if want > 1e-300:
                 assert math.isclose(got, want, rel_tol=1e-6), (k, mu, got, want)
+
+
+def exact_nb_tail(k: int, mu: float, r: float) -> float:
+    p = r / (r + mu)
+    return math.fsum(
+        math.exp(math.lgamma(i + r) - math.lgamma(r) - math.lgamma(i + 1) + r * math.log(p) + i * math.log(1 - p))
+        for i in range(k, k + 3000)
+    )
+
+
+def test_negative_binomial_tail_matches_the_exact_sum_and_tends_to_poisson() -> None:
+    for mu in (0.05, 0.3, 2.0, 12.0, 60.0):
+        for k in (1, 3, 5, 8, 14, 30, 80, 150):
+            got = 10 ** tail_log10([k], [mu], shape=4.0)[0]
+            want = exact_nb_tail(k, mu, 4.0) if k > mu else 1.0
+            if want > 1e-300:
+                assert math.isclose(got, want, rel_tol=1e-3) or (got >= want and got < want * 1.05), (k, mu, got, want)
+    assert math.isclose(tail_log10([5], [0.25], shape=1e9)[0], poisson_tail_log10([5], [0.25])[0], rel_tol=1e-6)
+    # Busy series: a doubling is ordinary news variation, a sparse series' 14 stories are not.
+    assert -tail_log10([24], [12.0])[0] < 2 and -tail_log10([14], [0.25])[0] > 12
 
 
 def test_tail_stays_finite_far_out() -> None:
@@ -99,7 +120,7 @@ def test_baseline_is_monotone_in_counts(counts: list[int], at: int, more: int, w
 @given(st.integers(0, 30), st.floats(0.001, 20.0), st.integers(1, 10), st.floats(1.0, 12.0))
 def test_never_an_alert_below_min_stories(stories: int, expected: float, min_stories: int, sensitivity: float) -> None:
     rule = SpikeRule(3, min_stories, sensitivity, 2.0)
-    score = float(-poisson_tail_log10([stories], [expected])[0])
+    score = float(-tail_log10([stories], [expected])[0])
     seen = Observation(MONDAY, MONDAY, stories, expected, 1.0, score, stories)
     state, event = step(None, seen, rule)
     if stories < min_stories:
@@ -112,12 +133,12 @@ def test_never_an_alert_below_min_stories(stories: int, expected: float, min_sto
 @given(st.integers(0, 40), st.integers(0, 40), st.floats(0.01, 10.0))
 def test_score_is_monotone_in_the_count(a: int, b: int, expected: float) -> None:
     low, high = sorted((a, b))
-    scores = -poisson_tail_log10([low, high], [expected, expected])
+    scores = -tail_log10([low, high], [expected, expected])
     assert scores[1] >= scores[0]
 
 
 def _seen(now: datetime, stories: int, surge: int, expected: float = 0.25) -> Observation:
-    score = float(-poisson_tail_log10([stories], [expected])[0])
+    score = float(-tail_log10([stories], [expected])[0])
     return Observation(now, now - timedelta(hours=2), stories, expected, 2.0, score, surge)
 
 
@@ -158,7 +179,7 @@ def test_rhythm_only_poisson_noise_rarely_alerts() -> None:
         history = counts[None, max(0, tick - 2 - 28 * 24) : tick - 2]
         b = baseline(history, first + max(0, tick - 2 - 28 * 24), 3)
         window = int(counts[tick - 2 : tick + 1].sum())
-        score = float(-poisson_tail_log10([window], b.expected)[0])
+        score = float(-tail_log10([window], b.expected)[0])
         now = hour_start(first + tick)
         seen = Observation(now, hour_start(first + tick - 2), window, float(b.expected[0]), 1.0, score, window)
         state, event = step(state, seen, RULE)
@@ -205,5 +226,5 @@ def test_spike_threshold_is_the_smallest_spike_count() -> None:
 
     for mu in (0.05, 0.3, 2.0, 9.0):
         (k,) = spike_threshold([mu], 5, 4.0)
-        assert k >= 5 and -poisson_tail_log10([k], [mu])[0] >= 4.0
-        assert k == 5 or -poisson_tail_log10([k - 1], [mu])[0] < 4.0
+        assert k >= 5 and -tail_log10([k], [mu])[0] >= 4.0
+        assert k == 5 or -tail_log10([k - 1], [mu])[0] < 4.0
