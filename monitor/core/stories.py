@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 import zlib
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -44,6 +45,7 @@ __all__ = [
     "StorySignature",
     "assign",
     "best_match",
+    "forget_shingles",
     "shingles",
     "should_escalate",
     "similarity",
@@ -63,7 +65,11 @@ MAX_CANDIDATES = 12
 # Under this many shingles the overlap coefficient says little: use Jaccard.
 MIN_OVERLAP_SHINGLES = 12
 _SEED = 20261126
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’»)]*\s+|\n+")
+# A sentence ends at . ! ? or … (kept with it) followed by closing quotes or
+# brackets and white space, or at a line break. The pattern starts at the
+# mark itself rather than looking behind for it, so `re` skips to the next
+# candidate character instead of testing every position.
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]*\s+|\n+")
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,9 @@ class StoryMatch:
 # normalised alike whatever their script.
 _MARKS = regex.compile(r"\p{M}+")
 _TOKEN = re.compile(r"[^\W_]+")
+# The same words in ASCII text (where case-folding is lower() and NFKD does
+# nothing): a plain character class, which `re` scans faster.
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 # MinHash permutations by multiply-shift hashing: h(x) = (a·x + b) mod 2**64,
 # its top 32 bits kept (a odd) — a universal family, and no division.
 _MASK = np.uint64(0xFFFFFFFF)
@@ -108,6 +117,8 @@ _M2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
 def story_words(text: str) -> list[str]:
     """The words of `text` as story comparison sees them."""
+    if text.isascii():
+        return _ASCII_TOKEN.findall(text.lower())
     folded = unicodedata.normalize("NFKD", text.casefold())
     if not folded.isascii():
         folded = _MARKS.sub("", folded)
@@ -115,7 +126,10 @@ def story_words(text: str) -> list[str]:
 
 
 def _shingle_array(words: list[str]) -> np.ndarray:
-    """Distinct hashed word 3-grams (uint64 < 2**32; CRC32-based: stable across runs)."""
+    """Hashed word 3-grams (uint64 < 2**32; CRC32-based: stable across runs),
+    a repeated 3-gram more than once: MinHash takes minima and `shingles`
+    builds a set, so neither needs them distinct (sorting them out cost as
+    much as the MinHash)."""
     if not words:
         return np.empty(0, dtype=np.uint64)
     hashed = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.uint64, count=len(words))
@@ -124,12 +138,96 @@ def _shingle_array(words: list[str]) -> np.ndarray:
             combined = np.array([hashed.sum() * _M1], dtype=np.uint64)
         else:
             combined = hashed[:-2] * _M1 + hashed[1:-1] * _M2 + hashed[2:]
-    return np.unique((combined ^ (combined >> _SHIFT)) & _MASK)
+    mixed: np.ndarray = (combined ^ (combined >> _SHIFT)) & _MASK
+    return mixed
+
+
+# Shingle sets of recently compared texts, at most this many bytes of them
+# (4 bytes a shingle: ~1.5 kB for a 350-word article, so ~5,000 articles).
+SHINGLE_MEMO_BYTES = 8 << 20
+
+
+class _ShingleMemo:
+    """`shingles` remembered for recent texts, keyed by a digest of the text.
+
+    The stored candidates of a story come up again with every copy of it,
+    and re-shingling each candidate's text at every lookup was most of a
+    copy's cost. This is a memo of a pure function of (title, text): an
+    article whose text changes (an update, its page text fetched later) has
+    a new digest, so an entry is never stale, whichever process or daemon
+    changed the row. Bounded by bytes, least recently used out first; the
+    sets are kept as uint32 arrays (a frozenset of 350 ints is ~30 kB).
+    Thread-safe: stores run in threads.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._items: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: bytes) -> frozenset[int] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+        return frozenset(found.tolist())
+
+    def put(self, key: bytes, value: frozenset[int]) -> None:
+        packed = np.fromiter(value, dtype=np.uint32, count=len(value))
+        if packed.nbytes > self.budget:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._items[key] = packed
+            self._bytes += packed.nbytes
+            while self._bytes > self.budget:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+_MEMO = _ShingleMemo(SHINGLE_MEMO_BYTES)
+
+
+def forget_shingles() -> None:
+    """Empty the memo of recent texts' shingles (benchmarks and tests start cold)."""
+    _MEMO.clear()
+
+
+def _text_digest(title: str, text: str) -> bytes:
+    # The title's length first, so no (title, text) pair reads as another.
+    data = f"{len(title)}:{title}\n{text}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def shingles(title: str, text: str) -> frozenset[int]:
-    """Hashed word 3-grams of the normalised title and text."""
-    return frozenset(_shingle_array(story_words(f"{title}\n{unique_paragraphs(text)}")).tolist())
+    """Hashed word 3-grams of the normalised title and text (remembered for
+    recent texts: see `_ShingleMemo`)."""
+    key = _text_digest(title, text)
+    found = _MEMO.get(key)
+    if found is None:
+        found = frozenset(_shingle_array(story_words(f"{title}\n{unique_paragraphs(text)}")).tolist())
+        _MEMO.put(key, found)
+    return found
 
 
 @lru_cache(maxsize=1)
@@ -141,28 +239,33 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
 
 
 def minhash(hashed: np.ndarray) -> np.ndarray:
-    """The MinHash signature (NUM_PERM values) of a set of 32-bit hashes, vectorised."""
+    """The MinHash signature (NUM_PERM values) of a set of 32-bit hashes, vectorised.
+
+    Each value is the top 32 bits of min(a·x + b): the shift is monotone, so
+    shifting the minima gives what shifting every product would, for one
+    pass over the matrix less.
+    """
     a, b = _permutations()
     with np.errstate(over="ignore"):  # wrapping mod 2**64 is the hash
-        values: np.ndarray = ((a * hashed[np.newaxis, :] + b) >> _SHIFT).min(axis=1)
+        products = a * hashed[np.newaxis, :]
+        products += b
+    values: np.ndarray = products.min(axis=1) >> _SHIFT
     return values
 
 
 def _band_keys(hashed: np.ndarray) -> list[int]:
     if not len(hashed):
         return []
-    values = minhash(hashed)
-    return [_key(b"B%d:" % band + values[band * ROWS : (band + 1) * ROWS].tobytes()) for band in range(BANDS)]
+    raw = minhash(hashed).tobytes()  # a band's ROWS values are ROWS * 8 consecutive bytes
+    width = ROWS * 8
+    return [_key(b"B%d:" % band + raw[band * width : (band + 1) * width]) for band in range(BANDS)]
 
 
-def _lead_keys(text: str) -> list[int]:
+def _lead_keys(text: str, unique: str | None = None) -> list[int]:
+    """`unique`: unique_paragraphs(text) when the caller has it (used when
+    the whole text is the lead)."""
     keys: list[int] = []
-    # The lead is at the start: do not split a long text to its end (and
-    # drop the sentence the cut went through).
-    sentences = _SENTENCE_END.split(unique_paragraphs(text[:LEAD_CHARS]))
-    if len(text) > LEAD_CHARS:
-        sentences = sentences[:-1]
-    for sentence in sentences:
+    for sentence in _lead_sentences(text, unique):
         words = story_words(sentence)
         if len(words) < SENTENCE_MIN_WORDS:
             continue
@@ -172,14 +275,33 @@ def _lead_keys(text: str) -> list[int]:
     return keys
 
 
+def _lead_sentences(text: str, unique: str | None = None) -> Iterator[str]:
+    """The sentences of the text's lead, in order, found lazily: the caller
+    stops at its LEAD_SENTENCES-th, so the rest of the lead is never split.
+
+    The lead is at the start: a long text is not split to its end, and the
+    sentence the LEAD_CHARS cut went through is left out.
+    """
+    short = len(text) <= LEAD_CHARS
+    lead = unique if short and unique is not None else unique_paragraphs(text[:LEAD_CHARS])
+    start = 0
+    for end in _SENTENCE_END.finditer(lead):
+        cut = end.start() if lead[end.start()] == "\n" else end.start() + 1  # the mark stays
+        yield lead[start:cut]
+        start = end.end()
+    if short:
+        yield lead[start:]
+
+
 def _key(data: bytes) -> int:
     """A signed 64-bit key (fits a BIGINT column)."""
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
 def _signature(title: str, text: str) -> tuple[tuple[int, ...], np.ndarray]:
-    hashed = _shingle_array(story_words(f"{title}\n{unique_paragraphs(text)}"))
-    return tuple(dict.fromkeys([*_band_keys(hashed), *_lead_keys(text)])), hashed
+    body = unique_paragraphs(text)
+    hashed = _shingle_array(story_words(f"{title}\n{body}"))
+    return tuple(dict.fromkeys([*_band_keys(hashed), *_lead_keys(text, body)])), hashed
 
 
 def story_keys(title: str, text: str) -> tuple[int, ...]:

@@ -138,7 +138,16 @@ def _probe(session: Session, keys: list[int]) -> list[tuple[int, int]]:
                 select(StoryKeyRow.key, StoryKeyRow.article_id).where(StoryKeyRow.key.in_(chunk))
             )
         ]
-    return [(int(key), int(article_id)) for key, article_id in connection.exec_driver_sql(statement, (parameter,))]
+    # On the driver's own cursor (the same connection and transaction): the
+    # statement runs for every new article, and SQLAlchemy's execution and
+    # result layers cost about as much as SQLite's index probes.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(statement, (parameter,))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return [(int(key), int(article_id)) for key, article_id in rows]
 
 
 def _stored_candidates(session: Session, article_ids: set[int]) -> dict[int, Candidate]:

@@ -1,0 +1,170 @@
+"""The faster story signature computes what the slower one did, and the shingle memo is never stale.
+
+Index keys are stored (story_keys rows): a change to what they are would
+make old keys miss new ones. The golden digest below was computed with the
+implementation before issue 13's speed work (split-based lead sentences, a
+lookbehind sentence pattern, np.unique shingles, one Unicode path for
+words); the properties pin each shortcut to the plain form it replaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.core import stories
+from monitor.core.identity import unique_paragraphs
+from monitor.core.stories import forget_shingles, shingles, story_keys, story_signature, story_words
+from monitor.models import body_text
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "stories" / "corpus.json"
+# sha256 over (keys, sorted shingles) of every golden text, before the speed-ups.
+GOLDEN = "6edeb2588dffe8fa5939997f0a5d42ee825c02eaa27fa1be0a40115bea27998d"
+
+_ALPHABET = list("abcdefghij ABC xyz 0123 .!?… \"'”’»)\n\n  ,;:-_éÉüßİıﬁ①漢字한국어\u0301\u00a0\u2028\t")
+
+
+def golden_texts() -> Iterator[tuple[str, str]]:
+    """The fixture corpus, then deterministic edge cases: Unicode, marks,
+    ligatures, every sentence mark and closing quote, texts either side of
+    the lead's length, repeated paragraphs."""
+    for item in json.loads(CORPUS.read_text()):
+        yield item["title"], body_text(item["summary"], item["content"])
+    rng = random.Random(13)
+    for _ in range(300):
+        length = rng.choice([0, 1, 5, 30, 200, 2990, 3000, 3001, 3500, 8000])
+        yield (
+            "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 30))),
+            "".join(rng.choice(_ALPHABET) for _ in range(length)),
+        )
+    for _ in range(100):
+        words = ["".join(rng.choice("abcdefgh") for _ in range(rng.randint(1, 8))) for _ in range(rng.randint(0, 600))]
+        text = "".join(w + rng.choice([" ", " ", " ", ". ", ".\n", "! ", "\n", '? "', ".” ", "…\n\n"]) for w in words)
+        paragraphs = text.split("\n")
+        text = "\n".join(paragraphs + paragraphs[: rng.randint(0, 3)])  # doubled paragraphs
+        yield " ".join(words[:5]), text
+
+
+def _digest(pairs: Iterator[tuple[str, str]]) -> str:
+    digest = hashlib.sha256()
+    for title, text in pairs:
+        signature = story_signature(title, text)
+        assert story_keys(title, text) == signature.keys
+        assert shingles(title, text) == signature.shingles
+        digest.update(repr((signature.keys, sorted(signature.shingles))).encode())
+    return digest.hexdigest()
+
+
+def test_keys_and_shingles_are_those_of_the_implementation_before() -> None:
+    forget_shingles()
+    assert _digest(golden_texts()) == GOLDEN
+
+
+# --- each shortcut against the plain form it replaces ------------------------------------
+
+_PLAIN_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’»)]*\s+|\n+")
+
+
+def _plain_words(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    if not folded.isascii():
+        folded = stories._MARKS.sub("", folded)
+    return re.findall(r"[^\W_]+", folded)
+
+
+def _plain_lead(text: str) -> list[str]:
+    sentences = _PLAIN_SENTENCE_END.split(unique_paragraphs(text[: stories.LEAD_CHARS]))
+    return sentences[:-1] if len(text) > stories.LEAD_CHARS else sentences
+
+
+_texts = st.text(alphabet=st.sampled_from(_ALPHABET + list("klmnopqrstuvwxyzKLM.!?\n")), max_size=400)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_texts)
+def test_words_of_ascii_text_are_those_of_the_unicode_path(text: str) -> None:
+    assert story_words(text) == _plain_words(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_texts, st.integers(min_value=0, max_value=40))
+def test_lead_sentences_are_the_split_ones(text: str, repeat: int) -> None:
+    long = text * repeat  # either side of LEAD_CHARS
+    for candidate in (text, long):
+        assert list(stories._lead_sentences(candidate)) == _plain_lead(candidate)
+        assert list(stories._lead_sentences(candidate, unique_paragraphs(candidate))) == _plain_lead(candidate)
+
+
+def test_minhash_is_the_minimum_of_each_permutation() -> None:
+    hashed = np.array(random.Random(1).sample(range(1 << 32), 300), dtype=np.uint64)
+    a, b = stories._permutations()
+    plain = [min(((int(x) * int(ai) + int(bi)) % (1 << 64)) >> 32 for x in hashed) for ai, bi in zip(a.ravel(), b.ravel(), strict=True)]
+    assert stories.minhash(hashed).tolist() == plain
+    # a repeated shingle changes nothing
+    assert stories.minhash(np.concatenate([hashed, hashed[:50]])).tolist() == plain
+
+
+# --- the shingle memo ----------------------------------------------------------------------
+
+
+def test_a_changed_text_is_shingled_afresh() -> None:
+    """An article updated, or given its page text, is compared on its new text
+    (the memo is keyed by the text, not by the article)."""
+    forget_shingles()
+    before = shingles("Title", "The minister resigned on Monday after the vote in parliament.")
+    after = shingles("Title", "The minister stayed on Monday after the vote in parliament.")
+    assert before != after
+    assert shingles("Title", "The minister resigned on Monday after the vote in parliament.") == before
+    # the title and text are not run together
+    assert stories._text_digest("a\nb", "c") != stories._text_digest("a", "b\nc")
+
+
+def test_the_memo_is_bounded_by_bytes_and_answers_as_computed() -> None:
+    memo = stories._ShingleMemo(budget=40_000)
+    rng = random.Random(5)
+    kept: dict[bytes, frozenset[int]] = {}
+    for n in range(200):
+        value = frozenset(rng.randrange(1 << 32) for _ in range(rng.randint(0, 600)))
+        key = n.to_bytes(4, "big")
+        memo.put(key, value)
+        kept[key] = value
+        assert memo.nbytes <= 40_000
+    assert 0 < len(memo) < 200
+    for key, value in kept.items():
+        found = memo.get(key)
+        assert found is None or found == value
+    assert memo.get((199).to_bytes(4, "big")) == kept[(199).to_bytes(4, "big")]  # the newest stays
+    memo.put(b"huge", frozenset(range(20_000)))  # larger than the budget: not kept
+    assert memo.get(b"huge") is None
+
+
+def test_the_memo_is_consistent_across_threads() -> None:
+    forget_shingles()
+    rng = random.Random(3)
+    texts = [" ".join(f"w{rng.randrange(3000)}" for _ in range(120)) for _ in range(60)]
+    expected = [frozenset(stories._shingle_array(story_words(f"t\n{t}")).tolist()) for t in texts]
+    failures: list[int] = []
+
+    def work(seed: int) -> None:
+        order = list(range(len(texts)))
+        random.Random(seed).shuffle(order)
+        for i in order * 3:
+            if shingles("t", texts[i]) != expected[i]:
+                failures.append(i)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
