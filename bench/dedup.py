@@ -13,14 +13,22 @@ thresholds; pairwise precision and recall against the labels:
 
 Cost (`--cost`): N articles (default 100,000, realistic lengths, a vocabulary
 of 20,000 words, all within the de-duplication window: the worst case) are
-stored with their story keys in SQLite; then 200 new articles are stored one
-feed-batch at a time through `Repository.save_entries`, a quarter of them
-copies of stored ones. Reported: median and 99th percentile milliseconds per
-article, the same at N/100 stored (the ratio shows whether lookup cost grows
-with the store), and the share spent computing signatures.
+stored with their story keys in SQLite; then 300 new articles are stored one
+feed-batch at a time through `ingest.store_feed`, a quarter of them copies
+of stored ones. Reported: median and 99th percentile milliseconds per
+article, the medians of the signature alone and of the copies alone, the
+same at N/100 stored (the ratio shows whether lookup cost grows with the
+store).
+
+`--seeded DIR` keeps the seeded databases in DIR (made on first use) and
+measures on a copy of one, so runs can be repeated and interleaved with
+another checkout's code (copy this script into its bench/ and point both at
+one DIR: the keys are the same if the signatures are). `--sizes` picks the
+stored counts (default N/100 and N).
 
     python bench/dedup.py --quality
     python bench/dedup.py --cost --articles 100000
+    python bench/dedup.py --cost --sizes 1000,100000 --seeded /tmp/dedup-seeds
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import argparse
 import itertools
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -243,12 +252,22 @@ def _seed(url: str, count: int, rng: random.Random, vocab: list[str], now: datet
     return kept
 
 
+def _seeded(directory: Path, stored: int, vocab: list[str], now: datetime) -> list[ArticleData]:
+    """The seed database for `stored` articles in `directory` (made once), and its kept articles."""
+    db, kept = directory / f"seed-{stored}.db", directory / f"seed-{stored}.json"
+    if not kept.exists():
+        db.unlink(missing_ok=True)
+        arts = _seed(f"sqlite:///{db}", stored, random.Random(7), vocab, now)
+        kept.write_text(json.dumps([[a.guid, a.title, a.link, a.summary, a.content] for a in arts]))
+    return [ArticleData(g, t, link, s, c, None) for g, t, link, s, c in json.loads(kept.read_text())]
+
+
 def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: datetime, copies_of: list[ArticleData]) -> dict[str, float]:
     """Per new article: signature + story lookup (the de-duplication cost), and a
     whole `ingest.store_feed` with de-duplication on and off (its share of a save)."""
     from monitor.core.matcher import Matcher
     from monitor.core.polling import Decision
-    from monitor.core.stories import assign
+    from monitor.core.stories import assign, story_keys
     from monitor.ingest import FeedUpdate, store_feed
     from monitor.store.engine import make_engine
     from monitor.store.feeds import FeedSpec
@@ -262,7 +281,7 @@ def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: d
     feed_id = next(f.feed_id for f in repo.due_feeds(now + timedelta(days=1)) if f.name == "new")
     policy = StoryPolicy()
     on, off = Routing({}, {}, policy), Routing({}, {}, StoryPolicy(enabled=False))
-    dedup, save_on, save_off, joined = [], [], [], 0
+    dedup, signing, copies, save_on, save_off, joined = [], [], [], [], [], 0
     no_match = Matcher([])
     decision = Decision(now + timedelta(minutes=15), 900, 0, 0, None)
 
@@ -278,12 +297,18 @@ def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: d
         else:
             art = _article(rng, vocab, stored + 10_000 + n)
             art = ArticleData(f"new{n}", art.title, f"https://fresh.example/{n}", art.summary, art.content, None)
+        # As ingest.store_feed does it: the index keys, the lookup, and the
+        # article's shingles only if it has candidates.
         t0 = time.perf_counter()
-        sig = story_signature(art.title, art.text)
+        keys = story_keys(art.title, art.text)
+        t1 = time.perf_counter()
         with repo._session.begin() as session:
-            lookup = story_lookup(session, set(sig.keys), now - timedelta(seconds=policy.window))
-            plan = assign([sig.keys], lambda _i, shingles=sig.shingles: shingles, lookup, policy)
+            lookup = story_lookup(session, set(keys), now - timedelta(seconds=policy.window))
+            plan = assign([keys], lambda _i, art=art: shingles(art.title, art.text), lookup, policy)
         dedup.append((time.perf_counter() - t0) * 1000)
+        signing.append((t1 - t0) * 1000)
+        if n % 4 == 0 and copies_of:
+            copies.append(dedup[-1])
         joined += plan.stories[0] >= 0
         save_on.append(save(art, on))
         repo.flush_story_keys()  # the end of a poll cycle: its keys reach the index
@@ -294,31 +319,40 @@ def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: d
     return {
         "median": statistics.median(dedup),
         "p99": dedup[int(len(dedup) * 0.99) - 1],
+        "signature": statistics.median(signing),
+        "copies": statistics.median(copies),
         "save_on": statistics.median(save_on),
         "save_off": statistics.median(save_off),
         "joined": joined,
     }
 
 
-def cost(articles: int) -> None:
-    rng = random.Random(7)
+def cost(sizes: list[int], seeded: Path | None) -> None:
     vocab = [f"w{i:05d}" for i in range(20_000)]
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     rows = []
-    for stored in (max(1000, articles // 100), articles):
+    import monitor.core.stories
+
+    for stored in sizes:
+        # Each size starts with no remembered shingles (older checkouts have none).
+        getattr(monitor.core.stories, "forget_shingles", lambda: None)()
         with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite:///{tmp}/bench.db"
+            directory = seeded or Path(tmp)
+            directory.mkdir(parents=True, exist_ok=True)
             t0 = time.perf_counter()
-            kept = _seed(url, stored, rng, vocab, now)
-            seeded = time.perf_counter() - t0
-            m = _measure(url, stored, rng, vocab, now, kept)
+            kept = _seeded(directory, stored, vocab, now)
+            shutil.copyfile(directory / f"seed-{stored}.db", f"{tmp}/bench.db")
+            ready = time.perf_counter() - t0
+            m = _measure(f"sqlite:///{tmp}/bench.db", stored, random.Random(stored), vocab, now, kept)
             size = Path(f"{tmp}/bench.db").stat().st_size / 1e6
-            rows.append((stored, m, seeded, size))
-            print(f"stored {stored:,}: {m} (seeded in {seeded:.0f} s, db {size:.0f} MB)", flush=True)
-    print("\n| stored articles | de-dup median ms/article | de-dup p99 ms/article | save with de-dup (median ms) | save without (median ms) | copies found |")
-    print("|---:|---:|---:|---:|---:|---:|")
+            rows.append((stored, m, ready, size))
+            print(f"stored {stored:,}: {m} (seeded or copied in {ready:.0f} s, db {size:.0f} MB)", flush=True)
+    print("\n| stored articles | de-dup median ms/article | de-dup p99 ms/article | keys median ms "
+          "| copies' de-dup median ms | save with de-dup (median ms) | save without (median ms) | copies found |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for stored, m, _, _ in rows:
-        print(f"| {stored:,} | {m['median']:.2f} | {m['p99']:.2f} | {m['save_on']:.1f} | {m['save_off']:.1f} | {m['joined']}/75 |")
+        print(f"| {stored:,} | {m['median']:.2f} | {m['p99']:.2f} | {m['signature']:.2f} | {m['copies']:.2f} "
+              f"| {m['save_on']:.1f} | {m['save_off']:.1f} | {m['joined']}/75 |")
     small, big = rows[0][1], rows[-1][1]
     print(f"\nmedian at {rows[-1][0]:,} / at {rows[0][0]:,}: {big['median'] / small['median']:.2f}×; "
           f"p99: {big['p99'] / small['p99']:.2f}×")
@@ -329,11 +363,16 @@ def main() -> None:
     parser.add_argument("--quality", action="store_true")
     parser.add_argument("--cost", action="store_true")
     parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--sizes", help="stored counts, comma-separated (default: N/100 (at least 1,000) and N)")
+    parser.add_argument("--seeded", type=Path, help="keep the seeded databases here and measure on copies")
     args = parser.parse_args()
     if args.quality or not args.cost:
         quality()
     if args.cost or not args.quality:
-        cost(args.articles)
+        sizes = (
+            [int(x) for x in args.sizes.split(",")] if args.sizes else [max(1000, args.articles // 100), args.articles]
+        )
+        cost(sizes, args.seeded)
 
 
 if __name__ == "__main__":
