@@ -223,14 +223,15 @@ def _run(settings: Settings, trends: TrendStore, now: datetime, *, send: bool) -
     result = SpikeRun(counted=trends.update(now, entity_names(settings)))
     specs = series_specs(settings)
     states = trends.states()
-    first_seen = trends.series()
-    specs = [s for s in specs if s.key in first_seen or s.key in states]
     judged = trends.mark(JUDGED)
     if judged is not None and judged > now - FULL_EVERY:
         # Between full runs (hourly) only the series new hits touched and open surges are judged.
         specs = [s for s in specs if s.key in trends.touched or s.key in states]
+        first_seen = trends.series([s.key for s in specs])
     else:
         trends.set_mark(JUDGED, now)
+        first_seen = trends.series()
+    specs = [s for s in specs if s.key in first_seen or s.key in states]
     result.series = len(specs)
     if not specs:
         return result

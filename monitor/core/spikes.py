@@ -24,8 +24,8 @@ with that mean and shape `DISPERSION` (variance μ + μ²/r): a spike when it
 is below 10^-sensitivity and at least `min_stories` stories were counted.
 Why not Poisson: news has busy and slow days, so a busy series' windows
 vary far more than Poisson allows, and a Poisson test reads an ordinary
-busy morning as a surge (bench/spikes.py: 7.5 false alarms per series per
-90 days on timelines with ±50 % day-to-day variation; this test: 0.1). The
+busy morning as a surge (bench/spikes.py: 6.4 false alarms per series per
+90 days on timelines with ±50 % day-to-day variation; this test: 0.07). The
 shape is fixed rather than estimated per series: sparse series (most of
 them) cannot support an estimate, and for them (small μ) the test is
 nearly Poisson anyway. The tail is computed here in log space (a series

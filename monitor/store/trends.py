@@ -212,17 +212,18 @@ class TrendStore:
         ]
         added = 0
         for start in range(0, len(values), 1000):
-            result = _run(
-                session,
+            # Only the rows inserted come back: a hit read again (the overlap) touches nothing.
+            inserted = session.execute(
                 self._insert(session, TrendEventRow)
                 .values(values[start : start + 1000])
                 .on_conflict_do_nothing(index_elements=["kind", "series", "story_key", "feed_id"])
-            )
-            added += max(int(result.rowcount or 0), 0)
-        for (kind, name, _story, _feed), hour in events.items():
-            series = (kind, name)
-            if series not in touched or hour < touched[series]:
-                touched[series] = hour
+                .returning(TrendEventRow.kind, TrendEventRow.series, TrendEventRow.hour)
+            ).all()
+            added += len(inserted)
+            for kind, name, hour in inserted:
+                series, hour = (kind, name), _hour(hour)
+                if series not in touched or hour < touched[series]:
+                    touched[series] = hour
         return added
 
     def _recount(self, session: Session, touched: Mapping[SeriesKey, datetime]) -> None:
@@ -273,15 +274,23 @@ class TrendStore:
 
     # --- reading counts -----------------------------------------------------------------
 
-    def series(self) -> dict[SeriesKey, datetime]:
-        """Every series with counts, and the first hour it counted a story."""
+    def series(self, keys: Iterable[SeriesKey] | None = None) -> dict[SeriesKey, datetime]:
+        """Every series with counts (or those of `keys`), and the first hour it counted a story."""
+        wanted = None if keys is None else set(keys)
         with self._session.begin() as session:
-            rows = session.execute(
-                select(TrendCountRow.kind, TrendCountRow.series, func.min(TrendCountRow.hour)).group_by(
-                    TrendCountRow.kind, TrendCountRow.series
-                )
+            query = select(TrendCountRow.kind, TrendCountRow.series, func.min(TrendCountRow.hour)).group_by(
+                TrendCountRow.kind, TrendCountRow.series
             )
-            return {(kind, name): _hour(first) for kind, name, first in rows}
+            if wanted is not None:
+                if not wanted:
+                    return {}
+                if len(wanted) <= 500:
+                    query = query.where(TrendCountRow.series.in_(sorted({name for _, name in wanted})))
+            return {
+                (kind, name): _hour(first)
+                for kind, name, first in session.execute(query)
+                if wanted is None or (kind, name) in wanted
+            }
 
     def matrix(
         self, keys: Sequence[SeriesKey], first_hour: int, hours: int, *, column: str = "stories"

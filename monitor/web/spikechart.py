@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import Engine
 
 from monitor.config import Settings
-from monitor.core.spikes import hour_start, poisson_tail_log10
+from monitor.core.spikes import hour_start, tail_log10
 from monitor.spikes import backtest, series_specs
 from monitor.store.trends import TrendStore
 
@@ -37,7 +37,7 @@ def spike_threshold(expected: Sequence[float], min_stories: int, sensitivity: fl
         return []
     k = np.arange(min_stories, MAX_COUNT + 1, dtype=np.float64)
     mu = np.asarray(expected, dtype=np.float64)
-    scores = -poisson_tail_log10(k[None, :], mu[:, None])
+    scores = -tail_log10(k[None, :], mu[:, None])
     hit = scores >= sensitivity
     first = np.where(hit.any(axis=1), hit.argmax(axis=1), len(k) - 1)
     return [int(k[i]) for i in first]

@@ -374,3 +374,26 @@ def test_storm_control_counts_spike_alerts(feed_server, webhook_server, make_set
     desk.clock.now += timedelta(minutes=35)
     desk.service.dispatch()
     assert sorted(t.split("]")[0] for t in desk.spike_titles()) == ["[@cjng", "[cartels"]
+
+
+def test_runs_between_hourly_ones_judge_only_the_series_new_hits_touched(
+    feed_server, webhook_server, make_settings
+) -> None:
+    entities = {"cjng": {"names": ["CJNG"], "spike": {"enabled": True, "channels": ["desk"]}}}
+    desk = Desk(feed_server, webhook_server, make_settings, entities=entities,
+                watchlist={"entities": ["cjng"]})
+    steady_history(desk)
+    for days in (20, 13, 6):
+        desk.story(T0 - timedelta(days=days, hours=3), lead="CJNG")
+    desk.cycle()  # a full run: both series judged
+    again = desk.service.spikes()
+    assert again is not None and again.series == 0  # nothing new, nothing open
+    desk.story(desk.clock.now + timedelta(minutes=1))  # a cartel story, no CJNG
+    desk.clock.now += timedelta(minutes=10)
+    desk.serve()
+    desk.service.poll(all_feeds=True)
+    touched = desk.service.spikes()
+    assert touched is not None and touched.series == 1
+    desk.clock.now += timedelta(minutes=55)
+    full = desk.service.spikes()
+    assert full is not None and full.series == 2
