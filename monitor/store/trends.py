@@ -67,6 +67,17 @@ HORIZON_DAYS = 100
 OVERLAP = timedelta(minutes=10)
 BATCH = 2000
 MARK = "hits"
+# What counting reads of a hit and its article (new hits, and old hits whose article gained a copy).
+_HIT_COLUMNS = (
+    HitRow.id,
+    HitRow.found_at,
+    HitRow.watchlist,
+    HitRow.terms,
+    HitRow.story_id,
+    HitRow.article_id,
+    ArticleRow.feed_id,
+    ArticleRow.published_at,
+)
 
 
 def _hour(when: datetime) -> datetime:
@@ -119,10 +130,7 @@ class TrendStore:
         while True:
             with self._session.begin() as session:
                 query = (
-                    select(
-                        HitRow.id, HitRow.found_at, HitRow.watchlist, HitRow.terms, HitRow.story_id,
-                        HitRow.article_id, ArticleRow.feed_id, ArticleRow.published_at,
-                    )
+                    select(*_HIT_COLUMNS)
                     .join(ArticleRow, HitRow.article_id == ArticleRow.id)
                     .order_by(HitRow.found_at, HitRow.id)
                     .limit(BATCH)
@@ -139,10 +147,7 @@ class TrendStore:
         if since is not None:  # old hits whose article got another feed's copy since
             with self._session.begin() as session:
                 query = (
-                    select(
-                        HitRow.id, HitRow.found_at, HitRow.watchlist, HitRow.terms, HitRow.story_id,
-                        HitRow.article_id, ArticleRow.feed_id, ArticleRow.published_at,
-                    )
+                    select(*_HIT_COLUMNS)
                     .join(ArticleRow, HitRow.article_id == ArticleRow.id)
                     .where(HitRow.found_at < since)
                     .where(
