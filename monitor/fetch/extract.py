@@ -87,8 +87,18 @@ MAX_ELEMENTS = 30_000
 # Media types that may hold an article page.
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Types that are not HTML but often carry it by mistake: accepted when the body looks like HTML.
-_MAYBE_HTML = frozenset({"", "text/plain", "application/xml", "text/xml", "application/octet-stream",
-                         "binary/octet-stream", "application/unknown", "unknown/unknown"})
+_MAYBE_HTML = frozenset(
+    {
+        "",
+        "text/plain",
+        "application/xml",
+        "text/xml",
+        "application/octet-stream",
+        "binary/octet-stream",
+        "application/unknown",
+        "unknown/unknown",
+    }
+)
 
 # Magic numbers: the body's first bytes name what it is, whatever the header says.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -272,7 +282,7 @@ def _decode(body: bytes, content_type: str) -> str:
     for bom, name in _BOMS:
         if body.startswith(bom):
             codec = name
-            body = body[len(bom):]
+            body = body[len(bom) :]
             break
     if codec is None:
         match = _CHARSET_PARAM.search(content_type)

@@ -101,9 +101,12 @@ _RFC822 = re.compile(
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
 _C1 = re.compile("[\x80-\x9f]")  # what feedparser's cp1252 table maps
 # feedparser rewrites the prolog's DOCTYPE and ENTITY declarations (even in comments).
-_DOCTYPE = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+# Both are looked for in the body lower-cased once (ASCII only, as the
+# patterns are): a case-blind pattern that starts with an alternation is
+# tried at every byte, ~0.7 ms per feed each.
+_DOCTYPE = re.compile(rb"<!(?:doctype|entity)")
 # xml:base, or a plain base attribute (feedparser honours both).
-_BASE = re.compile(rb"(?:xml:|\s)base\s*=", re.IGNORECASE)
+_BASE = re.compile(rb"(?:xml:|\s)base\s*=")
 
 
 class _Doubt(Exception):
@@ -115,7 +118,7 @@ def fast_parse(body: bytes, headers: dict[str, str]) -> dict[str, Any] | None:
 
     `body` and `headers` are exactly what would be handed to `feedparser.parse`.
     """
-    if _FP is None or _DOCTYPE.search(body) or _BASE.search(body):
+    if _FP is None or _has_prolog_or_base(body):
         return None
     probe: dict[str, Any] = {}
     data = _convert_to_utf8(dict(headers), body, probe)
@@ -134,6 +137,14 @@ def fast_parse(body: bytes, headers: dict[str, str]) -> dict[str, Any] | None:
     except (ET.ParseError, _Doubt, ValueError, OverflowError):
         return None
     return None
+
+
+def _has_prolog_or_base(body: bytes) -> bool:
+    """Whether `body` declares a DOCTYPE/ENTITY or sets a base URI (any case)."""
+    lowered = body.lower()
+    if b"<!" in lowered and _DOCTYPE.search(lowered):
+        return True
+    return b"base" in lowered and _BASE.search(lowered) is not None
 
 
 # -- shared ---------------------------------------------------------------
@@ -165,9 +176,7 @@ def _harmless(el: ET.Element, name: str, allowed: frozenset[str], containers: di
     if name in allowed:
         return
     # An element feedparser has no handler for is stored under its own name.
-    if "_" in name and name not in _READ_KEYS and not (
-        hasattr(_FP, "_start_" + name) or hasattr(_FP, "_end_" + name)
-    ):
+    if "_" in name and name not in _READ_KEYS and not (hasattr(_FP, "_start_" + name) or hasattr(_FP, "_end_" + name)):
         return
     raise _Doubt(f"unhandled element {name}")
 

@@ -233,4 +233,3 @@ class PageFetcher:
             return None, None, f"redirect to {exc.target} refused"
         except (httpx.HTTPError, DecodeError) as exc:
             return None, None, f"{type(exc).__name__}: {short_error(exc)}"
-

@@ -36,9 +36,7 @@ from dataclasses import dataclass
 # _SAFE_LITERAL characters, so a body can grow by a small constant factor only.
 _MAX_SAFE_ENTITIES = 64
 _SAFE_LITERAL = 8
-_ENTITY_DECL = re.compile(
-    r"<!ENTITY\s+([A-Za-z_][\w.-]*)\s+(\"[^\"]*\"|'[^']*')\s*>", re.IGNORECASE
-)
+_ENTITY_DECL = re.compile(r"<!ENTITY\s+([A-Za-z_][\w.-]*)\s+(\"[^\"]*\"|'[^']*')\s*>", re.IGNORECASE)
 _MAX_ROUNDS = 4
 _DEFUSE = re.compile(r"<!(?=DOCTYPE|ENTITY)", re.IGNORECASE)
 _DECLARATION = re.compile(r"<!(?:ENTITY|ELEMENT|ATTLIST|NOTATION)\b", re.IGNORECASE)

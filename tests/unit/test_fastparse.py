@@ -55,8 +55,7 @@ def both(body: bytes, headers: dict[str, str] | None = None, url: str = URL) -> 
 
 def rss(items: str, channel: str = "<title>T</title>", *, head: str = "") -> bytes:
     return (
-        f'<?xml version="1.0" encoding="UTF-8"?>{head}<rss version="2.0" {NS}><channel>'
-        f"{channel}{items}</channel></rss>"
+        f'<?xml version="1.0" encoding="UTF-8"?>{head}<rss version="2.0" {NS}><channel>{channel}{items}</channel></rss>'
     ).encode()
 
 
@@ -77,13 +76,19 @@ FULL_ITEM = (
 
 CASES_FAST = {
     "full rss item": rss(FULL_ITEM),
-    "content only": rss("<item><title>t</title><link>http://ex.test/1</link><content:encoded>&lt;p&gt;c&lt;/p&gt;</content:encoded></item>"),
+    "content only": rss(
+        "<item><title>t</title><link>http://ex.test/1</link><content:encoded>&lt;p&gt;c&lt;/p&gt;</content:encoded></item>"
+    ),
     "description after content": rss(
         "<item><link>http://ex.test/1</link><content:encoded>full</content:encoded><description>short</description></item>"
     ),
     "permalink guid is the link": rss("<item><title>t</title><guid>https://ex.test/p/1</guid></item>"),
-    "link beats permalink guid": rss("<item><guid>https://ex.test/g</guid><title>t</title><link>https://ex.test/l</link></item>"),
-    "isPermaLink False is not a link": rss('<item><title>t</title><guid isPermaLink="False">https://ex.test/g</guid></item>'),
+    "link beats permalink guid": rss(
+        "<item><guid>https://ex.test/g</guid><title>t</title><link>https://ex.test/l</link></item>"
+    ),
+    "isPermaLink False is not a link": rss(
+        '<item><title>t</title><guid isPermaLink="False">https://ex.test/g</guid></item>'
+    ),
     "no guid, no link": rss("<item><title>only a title</title><description>d</description></item>"),
     # A permalink guid is joined to the feed URL by feedparser: an absolute link.
     "non-url permalink guid": rss("<item><title>t</title><guid>12345</guid></item>"),
@@ -126,7 +131,9 @@ CASES_FAST = {
         '<media:content url="http://ex.test/v.mp4"><media:thumbnail url="http://ex.test/t.jpg"/></media:content>'
         '<enclosure url="http://ex.test/a.mp3" type="audio/mpeg" length="1"/></item>'
     ),
-    "author with email": rss("<item><title>t</title><link>http://ex.test/1</link><author>jo@ex.test (Jo)</author></item>"),
+    "author with email": rss(
+        "<item><title>t</title><link>http://ex.test/1</link><author>jo@ex.test (Jo)</author></item>"
+    ),
     "atom basic": atom(
         '<entry><title type="html">A &amp;amp; &lt;b&gt;B&lt;/b&gt;</title><id>tag:ex.test,2024:1</id>'
         '<link href="https://ex.test/1"/><link rel="replies" href="https://ex.test/1/c"/>'
@@ -176,6 +183,13 @@ CASES_FALLBACK = {
     "two descriptions": rss("<item><title>t</title><description>a</description><description>b</description></item>"),
     "markup in description": rss("<item><title>t</title><description><p>raw</p></description></item>"),
     "xml base": atom('<entry xml:base="http://other.test/"><id>x</id><link href="a"/></entry>'),
+    # Declarations and base attributes are found whatever their case.
+    "doctype, mixed case": rss("<item><title>t</title><link>http://ex.test/1</link></item>", head="<!DocType rss>"),
+    "entity, lower case": rss(
+        "<item><title>t</title><link>http://ex.test/1</link></item>", head='<!doctype rss [<!entity x "y">]>'
+    ),
+    "xml base, upper case": atom('<entry XML:BASE="http://other.test/"><id>x</id><link href="a"/></entry>'),
+    "plain base attribute, spaced": atom('<entry\tBase = "http://other.test/"><id>x</id><link href="a"/></entry>'),
     "html served": rss("<item><title>t</title><link>http://ex.test/1</link></item>"),
 }
 

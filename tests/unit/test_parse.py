@@ -69,7 +69,10 @@ def test_a_body_naming_a_local_file_is_not_read(tmp_path: Path) -> None:
 def test_html_page_is_not_a_feed() -> None:
     with pytest.raises(FetchError) as info:
         parse_feed(b"<!DOCTYPE html><html><body><p>Hello</p></body></html>", {"content-type": "text/html"}, "http://h/")
-    assert info.value.reason == "not a feed (an HTML page, text/html): for a listing page use `type: html` with an `items` selector"
+    assert (
+        info.value.reason
+        == "not a feed (an HTML page, text/html): for a listing page use `type: html` with an `items` selector"
+    )
 
 
 def test_empty_body_is_rejected() -> None:
@@ -110,7 +113,18 @@ def test_entry_without_guid_uses_link_then_fingerprint() -> None:
         ("caf&eacute; &amp; t&#233;", "café & té"),
         ("plain   text", "plain text"),
         ("", ""),
+        ("tab\there\u00a0nbsp\x0bvt\rcr", "tab here nbsp vt cr"),
+        ("bell\x07 and \ufffe gone\x7f", "bell and gone"),
     ],
 )
 def test_html_to_text(html: str, text: str) -> None:
     assert html_to_text(html) == text
+
+
+def test_tidy_scans_for_exactly_the_characters_it_changes() -> None:
+    """`tidy` translates only texts `_UNTIDY` finds something in: the two must agree."""
+    from monitor.fetch import fields
+
+    changed = {chr(code) for code in fields._TIDY_TABLE}
+    scanned = {chr(code) for code in range(0x110000) if fields._UNTIDY.match(chr(code))}
+    assert scanned == changed
