@@ -109,9 +109,7 @@ class Dispatcher:
         self.rng = rng
         self.stop = stop
         self._templates = {
-            name: template_path(settings, ch.template)
-            for name, ch in settings.channels.items()
-            if ch.template
+            name: template_path(settings, ch.template) for name, ch in settings.channels.items() if ch.template
         }
         self.spikes = TrendStore(outbox.engine)  # spike alerts' outbox (monitor.spikes)
 
@@ -224,9 +222,7 @@ class Dispatcher:
         if held:
             self.outbox.hold(held)
             summary.held += len(held)
-            log.info(
-                "channel=%r over %d alerts/hour: %d held for a summary", name, channel.max_per_hour, len(held)
-            )
+            log.info("channel=%r over %d alerts/hour: %d held for a summary", name, channel.max_per_hour, len(held))
 
     def _send_message(self, name: str, channel: ChannelConfig, job: MessageJob, summary: DispatchSummary) -> None:
         render = render_digest if job.kind == "digest" else render_summary
@@ -304,9 +300,7 @@ class Dispatcher:
             if wait:
                 return
 
-    def _send(
-        self, channel: ChannelConfig, done: frozenset[str], render: Callable[[str], Message]
-    ) -> SendOutcome:
+    def _send(self, channel: ChannelConfig, done: frozenset[str], render: Callable[[str], Message]) -> SendOutcome:
         """Send to each URL of the channel that has not accepted it yet."""
         accepted = set(done)
         reasons = []
@@ -360,9 +354,7 @@ class Dispatcher:
     ) -> None:
         delivery = self.settings.delivery
         now = self.clock()
-        again = retry_at(
-            now, attempts, delivery.max_attempts, delivery.retry_delay, delivery.max_retry_delay, self.rng
-        )
+        again = retry_at(now, attempts, delivery.max_attempts, delivery.retry_delay, delivery.max_retry_delay, self.rng)
         reason = "; ".join(outcome.reasons)
         mark = {
             "alert": self.outbox.mark_failed,

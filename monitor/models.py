@@ -75,6 +75,11 @@ class ArticleData:
     author: str | None = None
     # Story index keys, when the parser already computed them (core.stories).
     story_keys: tuple[int, ...] | None = None
+    # Computed ahead by the parse worker (`core.feedplan.prepare`), else by
+    # the store: the fingerprint of the feed's own text, and the canonical
+    # URL of the link (a feed's first poll, where every entry is new).
+    fingerprint: str | None = None
+    canonical: str | None = None
     # The main text of the article's page, when it was fetched and adds to
     # the feed's text (`core.fulltext.page_adds`); '' otherwise.
     page_text: str = ""

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.config import FeedConfig, Settings
-from monitor.core.feedplan import Router
+from monitor.core.feedplan import Prepare, Router
 from monitor.core.matcher import Matcher
 from monitor.core.polling import (
     Decision,
@@ -32,6 +32,7 @@ from monitor.core.polling import (
     after_success,
     server_hint,
 )
+from monitor.core.stories import StoryPolicy
 from monitor.fetch import pool
 from monitor.fetch.http import Fetcher
 from monitor.fetch.pages import PageFetcher
@@ -302,12 +303,14 @@ class Poller:
                 log.exception("could not record %d unchanged feeds", len(batch))
 
     def _parse_request(self, result: FetchResult) -> ParseRequest:
-        # A feed's first poll: every entry is new, so the workers compute the
-        # story keys too (in parallel); later polls do it for the few new ones.
-        policy = self.route.stories
-        keys = bool(policy and policy.enabled and not result.request.polled)
+        # A feed's first poll: every entry is new, so the workers compute
+        # canonical URLs and story keys too (in parallel); later polls do it
+        # for the few new ones.
+        policy = self.route.stories or StoryPolicy(enabled=False)
+        first = not result.request.polled
+        how = Prepare(first_poll=first, strip_params=policy.strip_params, keys=first and policy.enabled)
         spec = self._specs.get(result.request.name)
-        return (result.body, result.headers, result.final_url, self.settings.poll.max_entries, keys, spec)
+        return (result.body, result.headers, result.final_url, self.settings.poll.max_entries, how, spec)
 
     # --- one feed -------------------------------------------------------------
 

@@ -224,8 +224,9 @@ class Service:
     def spikes(self, every: float = 0.0) -> SpikeRun | None:
         """Count new hits per hour, judge every series and queue spike alerts
         (`monitor.spikes`); once per cluster, None when another daemon runs it."""
-        return run_spikes(self.settings, self.repo, TrendStore(self.repo.engine), self.node.name, self.clock(),
-                          every=every)
+        return run_spikes(
+            self.settings, self.repo, TrendStore(self.repo.engine), self.node.name, self.clock(), every=every
+        )
 
     def housekeeping(self, every: float = 0.0) -> bool:
         """Prune by the retention settings and the story index past the

@@ -259,8 +259,13 @@ def _run(settings: Settings, trends: TrendStore, now: datetime, *, send: bool) -
         alerts.extend(_alerts(settings, trends, spec, event, now) if send else ())
         log.info(
             "spike: %s %r %s: %d stories since %s (usual %.1f a day, expected %.2f, score %.1f)",
-            *spec.key, "opens" if event.level == 0 else f"grows (follow-up {event.level})",
-            event.stories, event.window_start.isoformat(), event.per_day, event.expected, event.score,
+            *spec.key,
+            "opens" if event.level == 0 else f"grows (follow-up {event.level})",
+            event.stories,
+            event.window_start.isoformat(),
+            event.per_day,
+            event.expected,
+            event.score,
         )
     if changes or alerts:
         result.queued = trends.save(changes, alerts, now)
@@ -306,10 +311,20 @@ def _alerts(
             due = fire.astimezone(UTC) if fire is not None else now
         rows.append(
             {
-                "channel": channel, "key": alert_key(spec.key, event), "kind": spec.key[0], "series": spec.key[1],
-                "level": event.level, "surge_start": event.start, "window_start": event.window_start,
-                "window_end": event.window_end, "stories": event.stories, "outlets": detail.outlets,
-                "per_day": event.per_day, "expected": event.expected, "score": event.score, "detail": payload,
+                "channel": channel,
+                "key": alert_key(spec.key, event),
+                "kind": spec.key[0],
+                "series": spec.key[1],
+                "level": event.level,
+                "surge_start": event.start,
+                "window_start": event.window_start,
+                "window_end": event.window_end,
+                "stories": event.stories,
+                "outlets": detail.outlets,
+                "per_day": event.per_day,
+                "expected": event.expected,
+                "score": event.score,
+                "detail": payload,
                 "next_attempt_at": due,
             }
         )

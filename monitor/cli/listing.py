@@ -31,7 +31,6 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_hits)
 
 
-
 def cmd_hits(args: argparse.Namespace) -> int:
     from monitor.times import utcnow
 

@@ -101,9 +101,16 @@ def _name(key: SeriesKey) -> str:
 
 def _event(key: SeriesKey, event: SpikeEvent) -> dict[str, Any]:
     return {
-        "kind": key[0], "name": key[1], "level": event.level, "surge_start": iso(event.start),
-        "window_start": iso(event.window_start), "at": iso(event.window_end), "stories": event.stories,
-        "expected": round(event.expected, 3), "usual_per_day": round(event.per_day, 2), "score": round(event.score, 2),
+        "kind": key[0],
+        "name": key[1],
+        "level": event.level,
+        "surge_start": iso(event.start),
+        "window_start": iso(event.window_start),
+        "at": iso(event.window_end),
+        "stories": event.stories,
+        "expected": round(event.expected, 3),
+        "usual_per_day": round(event.per_day, 2),
+        "score": round(event.score, 2),
     }
 
 
@@ -131,14 +138,24 @@ def write_trends(
         ]
         records.append(
             {
-                "kind": spec.key[0], "name": spec.key[1], "enabled": spec.settings.enabled,
-                "window_hours": spec.rule.window, "stories": int(stories[i, shown_from:].sum()),
-                "usual_per_day": round(verdict.per_day, 2), "window_stories": verdict.stories,
-                "expected": round(verdict.expected, 3), "score": round(verdict.score, 2),
-                "learning": verdict.learning, "hours": hours,
+                "kind": spec.key[0],
+                "name": spec.key[1],
+                "enabled": spec.settings.enabled,
+                "window_hours": spec.rule.window,
+                "stories": int(stories[i, shown_from:].sum()),
+                "usual_per_day": round(verdict.per_day, 2),
+                "window_stories": verdict.stories,
+                "expected": round(verdict.expected, 3),
+                "score": round(verdict.score, 2),
+                "learning": verdict.learning,
+                "hours": hours,
                 "spikes": [
-                    {**a, "surge_start": iso(a["surge_start"]), "window_start": iso(a["window_start"]),
-                     "window_end": iso(a["window_end"])}
+                    {
+                        **a,
+                        "surge_start": iso(a["surge_start"]),
+                        "window_start": iso(a["window_start"]),
+                        "window_end": iso(a["window_end"]),
+                    }
                     for a in trends.alerts(since, spec.key)
                 ],
             }
@@ -149,8 +166,12 @@ def write_trends(
         return
     rows = [
         [
-            _name((r["kind"], r["name"])), str(r["stories"]), f"{r['usual_per_day']:.1f}",
-            f"{r['window_stories']} in {r['window_hours']} h", f"{r['expected']:.2f}", f"{r['score']:.1f}",
+            _name((r["kind"], r["name"])),
+            str(r["stories"]),
+            f"{r['usual_per_day']:.1f}",
+            f"{r['window_stories']} in {r['window_hours']} h",
+            f"{r['expected']:.2f}",
+            f"{r['score']:.1f}",
             str(len(r["spikes"])) + (" (learning)" if r["learning"] else "") + ("" if r["enabled"] else " (off)"),
         ]
         for r in records
@@ -174,10 +195,14 @@ def write_replay(
     if fmt == "json":
         series = [
             {
-                "kind": spec.key[0], "name": spec.key[1],
+                "kind": spec.key[0],
+                "name": spec.key[1],
                 "hours": [
-                    {"hour": iso(hour_start(result.first_hour + j)), "stories": count,
-                     "baseline": round(result.expected[spec.key][j], 4)}
+                    {
+                        "hour": iso(hour_start(result.first_hour + j)),
+                        "stories": count,
+                        "baseline": round(result.expected[spec.key][j], 4),
+                    }
                     for j, count in enumerate(result.counts.get(spec.key, []))
                 ],
             }
@@ -185,9 +210,15 @@ def write_replay(
             if spec.key in result.counts
         ]
         json.dump(
-            {"since": iso(since), "until": iso(now), "spikes": [_event(k, e) for k, e in result.events],
-             "series": series},
-            out, ensure_ascii=False, indent=2,
+            {
+                "since": iso(since),
+                "until": iso(now),
+                "spikes": [_event(k, e) for k, e in result.events],
+                "series": series,
+            },
+            out,
+            ensure_ascii=False,
+            indent=2,
         )
         out.write("\n")
         return

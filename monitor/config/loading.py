@@ -42,9 +42,7 @@ def find_config(path: str | os.PathLike[str] | None) -> Path:
     return Path(DEFAULT_CONFIG)
 
 
-def load_config(
-    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, substitute, validate. Raises ConfigError with one line per problem."""
     file = find_config(path)
     try:
@@ -60,9 +58,7 @@ def load_config(
     return parse_config(text, source=str(file), environ=environ)
 
 
-def parse_config(
-    text: str, source: str = DEFAULT_CONFIG, environ: Mapping[str, str] | None = None
-) -> Settings:
+def parse_config(text: str, source: str = DEFAULT_CONFIG, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate config text; see `load_config`."""
     if len(text) > MAX_CONFIG_BYTES or len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
         raise ConfigError([f"{source}: {_too_big()}"])
@@ -223,9 +219,7 @@ def _expand_opml(raw: dict[str, Any], source: str, problems: list[str]) -> dict[
     return {**raw, "feeds": expanded}
 
 
-def _substitute(
-    node: Any, loc: tuple[str | int, ...], env: Mapping[str, str], problems: list[str]
-) -> Any:
+def _substitute(node: Any, loc: tuple[str | int, ...], env: Mapping[str, str], problems: list[str]) -> Any:
     if isinstance(node, dict):
         return {k: _substitute(v, (*loc, str(k)), env, problems) for k, v in node.items()}
     if isinstance(node, list):
@@ -389,9 +383,7 @@ def _strings(value: object) -> list[str]:
     return []
 
 
-def _duplicates(
-    section: str, key: str, items: dict[int, dict[str, Any]], what: str
-) -> Iterator[str]:
+def _duplicates(section: str, key: str, items: dict[int, dict[str, Any]], what: str) -> Iterator[str]:
     seen: dict[str, int] = {}
     for i, item in items.items():
         value = item.get(key)

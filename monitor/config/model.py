@@ -315,7 +315,7 @@ class FeedConfig(_Model):
     def _selectors_fit(self) -> FeedConfig:
         given = [k for k in ("items", "title", "link", "date", "summary") if getattr(self, k) is not None]
         if self.type == "html" and self.items is None:
-            raise ValueError("type: html needs an `items` selector (one match per article, e.g. \"article.teaser\")")
+            raise ValueError('type: html needs an `items` selector (one match per article, e.g. "article.teaser")')
         if self.type != "html" and given:
             raise ValueError(f"{', '.join(given)} apply to `type: html` sources only")
         return self
@@ -364,7 +364,7 @@ class ChannelConfig(_Model):
     @model_validator(mode="after")
     def _mode_fits(self) -> ChannelConfig:
         if self.mode == "digest" and not self.schedule:
-            raise ValueError("a digest channel needs a schedule, e.g. \"0 7,13,19 * * *\"")
+            raise ValueError('a digest channel needs a schedule, e.g. "0 7,13,19 * * *"')
         if self.mode == "instant" and self.schedule:
             raise ValueError("schedule applies to digest channels only (set mode: digest)")
         if self.mode == "digest" and self.max_per_hour is not None:

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
 from monitor.core.identity import canonical_url, content_fingerprint
 from monitor.core.matcher import MatchResult
 from monitor.core.polling import Decision
-from monitor.core.stories import Assignment, StoryPolicy
+from monitor.core.stories import Assignment, StoryPolicy, story_keys
 from monitor.models import ArticleData
 
 MAX_GUID = 512
@@ -102,19 +102,55 @@ def first_entries(articles: Iterable[ArticleData]) -> dict[str, ArticleData]:
     return firsts
 
 
+@dataclass(frozen=True)
+class Prepare:
+    """What a parse worker computes ahead for a feed's entries (pure work
+    taken off the storing thread). Fingerprints always; on a feed's first
+    poll, where every entry is new, canonical URLs (with `strip_params`
+    taken out) and, when stories are on, the story index keys."""
+
+    first_poll: bool = False
+    strip_params: tuple[str, ...] = ()
+    keys: bool = False
+
+
+def prepare(article: ArticleData, how: Prepare) -> ArticleData:
+    """`article` with what `how` asks computed ahead (see `identify`)."""
+    fingerprint = content_fingerprint(article.title, article.feed_text)
+    if not how.first_poll:
+        return replace(article, fingerprint=fingerprint)
+    return replace(
+        article,
+        fingerprint=fingerprint,
+        canonical=_canonical(article.link, how.strip_params),
+        story_keys=story_keys(article.title, article.text) if how.keys else article.story_keys,
+    )
+
+
+def _canonical(link: str | None, strip_params: Sequence[str]) -> str | None:
+    return canonical_url(link, strip_params)[:MAX_URL] if link else None
+
+
 def identify(
     firsts: Mapping[str, ArticleData], known: Mapping[str, Known], strip_params: Sequence[str] = ()
 ) -> list[Entry]:
     """Each entry's identity. Canonical URLs only for guids the feed has not
     carried before: most entries of most polls are known, and the URL is
-    only needed to find copies among new ones."""
+    only needed to find copies among new ones. What the parse worker
+    computed ahead (`prepare`) is taken as is."""
     return [
         Entry(
             article,
             key,
-            None if key in known or not article.link else canonical_url(article.link, strip_params)[:MAX_URL],
+            None
+            if key in known
+            else article.canonical
+            if article.canonical is not None
+            else _canonical(article.link, strip_params),
             # The feed's own text: a page fetched later must not make the entry look changed.
-            content_fingerprint(article.title, article.feed_text),
+            article.fingerprint
+            if article.fingerprint is not None
+            else content_fingerprint(article.title, article.feed_text),
         )
         for key, article in firsts.items()
     ]

@@ -102,8 +102,10 @@ _PHRASE_END = re.compile(r"(?:^|[^\w])(?:" + "|".join(re.escape(p) for p in _PHR
 # Words that mark a teaser only as a line of their own ("More »"): ending a sentence they are just words.
 _LINK_WORDS = frozenset({"more", "see more", "mas", "ver mas", "plus", "mehr", "read", "leer", "continue", "seguir"})
 # WordPress's "Continue reading “Title” →", and its translations: the phrase, then the quoted title.
-_CONTINUE_TITLE = re.compile(r"(?:^|[^\w])(?:continue reading|keep reading|seguir leyendo|sigue leyendo|lire la suite"
-                             r"|continuar leyendo|weiterlesen)\s*[\"“'‘«„].{0,150}$")
+_CONTINUE_TITLE = re.compile(
+    r"(?:^|[^\w])(?:continue reading|keep reading|seguir leyendo|sigue leyendo|lire la suite"
+    r"|continuar leyendo|weiterlesen)\s*[\"“'‘«„].{0,150}$"
+)
 _WORDPRESS_FOOTER = re.compile(r"(?:the post .+ appeared first on .+|la entrada .+ se publico primero en .+)$")
 
 

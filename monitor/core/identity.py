@@ -94,9 +94,7 @@ def canonical_url(url: str, strip_params: Iterable[str] = ()) -> str:
     path = _plain_path(path)
     drop = {p.lower() for p in strip_params}
     query = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _tracking(key, value, drop)
+        (key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if not _tracking(key, value, drop)
     ]
     query.sort()
     netloc = host

@@ -148,14 +148,20 @@ class Matcher:
     pattern); the other watchlists are matched as usual.
     """
 
-    def __init__(self, watchlists: Sequence[WatchlistSpec], entities: Mapping[str, EntitySpec] | None = None,
-                 *, regex_fallback: bool = True) -> None:
+    def __init__(
+        self,
+        watchlists: Sequence[WatchlistSpec],
+        entities: Mapping[str, EntitySpec] | None = None,
+        *,
+        regex_fallback: bool = True,
+    ) -> None:
         self._watchlists = tuple(watchlists)
         self._entities = dict(entities or {})
         table = KeyTable()
         compiled = [
-            build_watchlist(spec.name, watchlist_parts(spec, self._entities, regex_fallback), self._entities, table,
-                            spec.tags)
+            build_watchlist(
+                spec.name, watchlist_parts(spec, self._entities, regex_fallback), self._entities, table, spec.tags
+            )
             for spec in self._watchlists
         ]
         self._program = Program(compiled, table)
@@ -188,7 +194,11 @@ class Matcher:
                 log.warning(
                     "watchlist %r: regular expression %s ran out of time (%g s) on the article %r from %r; "
                     "the watchlist does not match it",
-                    watchlist.name, exc.label, exc.seconds, article.title[:100], article.feed,
+                    watchlist.name,
+                    exc.label,
+                    exc.seconds,
+                    article.title[:100],
+                    article.feed,
                 )
                 continue
             if not occs:

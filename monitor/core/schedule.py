@@ -37,9 +37,7 @@ def retry_at(
     return now + timedelta(seconds=rng.uniform(delay / 2, delay))
 
 
-def last_fire(
-    schedule: str, timezone: str, after: datetime, now: datetime, limit: int = 100_000
-) -> datetime | None:
+def last_fire(schedule: str, timezone: str, after: datetime, now: datetime, limit: int = 100_000) -> datetime | None:
     """The latest time a cron `schedule` (in `timezone`) fired in (after, now], or None.
 
     This is how a digest whose time came while the daemon was stopped is

@@ -210,9 +210,11 @@ def tail_log10(observed: npt.ArrayLike, expected: npt.ArrayLike, shape: float | 
     r = float(DISPERSION if shape is None else shape)
     q = ma / (ma + r)
     log_pmf = (
-        np.asarray(_lgamma(ka + r), dtype=np.float64) - math.lgamma(r)
+        np.asarray(_lgamma(ka + r), dtype=np.float64)
+        - math.lgamma(r)
         - np.asarray(_lgamma(ka + 1.0), dtype=np.float64)
-        + r * np.log(r / (ma + r)) + ka * np.log(q)
+        + r * np.log(r / (ma + r))
+        + ka * np.log(q)
     )
     term = np.ones_like(ka)
     total = np.ones_like(ka)
@@ -291,8 +293,14 @@ def step(state: SurgeState | None, seen: Observation, rule: SpikeRule) -> tuple[
         if seen.stories >= rule.min_stories and seen.score >= rule.sensitivity:
             opened = SurgeState(seen.window_start, seen.expected, seen.per_day, seen.stories, 0, seen.now)
             event = SpikeEvent(
-                seen.window_start, 0, seen.stories, seen.expected, seen.per_day, seen.score,
-                seen.window_start, seen.now,
+                seen.window_start,
+                0,
+                seen.stories,
+                seen.expected,
+                seen.per_day,
+                seen.score,
+                seen.window_start,
+                seen.now,
             )
             return opened, event
         return None, None
@@ -301,8 +309,14 @@ def step(state: SurgeState | None, seen: Observation, rule: SpikeRule) -> tuple[
     if seen.surge_stories >= math.ceil(state.stories * rule.growth):
         grown = replace(state, stories=seen.surge_stories, level=state.level + 1, alerted_at=seen.now)
         event = SpikeEvent(
-            state.start, grown.level, seen.surge_stories, state.expected, state.per_day,
-            _score(seen.stories, state.expected), state.start, seen.now,
+            state.start,
+            grown.level,
+            seen.surge_stories,
+            state.expected,
+            state.per_day,
+            _score(seen.stories, state.expected),
+            state.start,
+            seen.now,
         )
         return grown, event
     return state, None

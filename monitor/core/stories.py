@@ -330,9 +330,7 @@ def similarity(a: frozenset[int], b: frozenset[int]) -> float:
     return shared / smaller
 
 
-def best_match(
-    signature: StorySignature, candidates: Iterable[Candidate], threshold: float
-) -> StoryMatch | None:
+def best_match(signature: StorySignature, candidates: Iterable[Candidate], threshold: float) -> StoryMatch | None:
     """The candidate story this article belongs to, if any reaches `threshold`.
 
     Ties go to the earliest reference (lowest id), so the outcome does not
@@ -360,9 +358,7 @@ class StoryPolicy:
     strip_params: tuple[str, ...] = ()
 
 
-def should_escalate(
-    outlets_before_alert: set[str], outlets_since: set[str], policy: StoryPolicy
-) -> bool:
+def should_escalate(outlets_before_alert: set[str], outlets_since: set[str], policy: StoryPolicy) -> bool:
     """Whether an alerted story spread enough for its one follow-up.
 
     `outlets_since` are the outlets whose copies arrived after the alert and

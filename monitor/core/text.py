@@ -46,8 +46,13 @@ def _char_class(codes: list[int]) -> str:
 # CJK planes 2 and 3, so those are not scanned (a few ms at import).
 _MARKS = [
     code
-    for block in (range(0x300, 0x3400), range(0xA000, 0xAC00), range(0xD7A4, 0xD800),
-                  range(0xF900, 0x20000), range(0xE0000, 0xE1000))
+    for block in (
+        range(0x300, 0x3400),
+        range(0xA000, 0xAC00),
+        range(0xD7A4, 0xD800),
+        range(0xF900, 0x20000),
+        range(0xE0000, 0xE1000),
+    )
     for code in block
     if unicodedata.category(chr(code))[0] == "M"
 ]

@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from monitor.core.stories import story_keys
+from monitor.core.feedplan import Prepare, prepare
 from monitor.errors import FetchError
 from monitor.fetch.parse import SourceSpec, parse_feed
 from monitor.models import ParsedFeed
@@ -40,8 +40,8 @@ __all__ = [
 # ("ok", ParsedFeed) or ("error", reason): errors come back as values
 # (exceptions may not pickle).
 ParseOutcome = tuple[str, "ParsedFeed | str"]
-# body, response headers, final URL, max entries, compute story keys, how to read it
-ParseRequest = tuple[bytes, dict[str, str], str, int, bool, SourceSpec | None]
+# body, response headers, final URL, max entries, what to compute ahead, how to read it
+ParseRequest = tuple[bytes, dict[str, str], str, int, Prepare, SourceSpec | None]
 
 R = TypeVar("R")
 _pool: ProcessPoolExecutor | None = None
@@ -54,23 +54,21 @@ def parse_job(
     headers: dict[str, str],
     url: str,
     max_entries: int,
-    keys: bool = False,
+    how: Prepare | None = None,
     source: SourceSpec | None = None,
 ) -> ParseOutcome:
     """Parse one feed body (in a worker process, or here).
 
-    `keys`: also compute each entry's story index keys, in parallel. Done
-    for a feed's first poll, where every entry is new (a cold start of a
-    thousand feeds is fifty thousand articles); later polls compute them in
-    the store for the few new entries only.
+    `how`: what to compute ahead for each entry, in parallel (`Prepare`):
+    fingerprints, and on a feed's first poll, where every entry is new (a
+    cold start of a thousand feeds is fifty thousand articles), canonical
+    URLs and story keys; later polls compute those in the store for the few
+    new entries only.
     """
     try:
         parsed = parse_feed(body, headers, url, max_entries=max_entries, source=source)
-        if keys:
-            parsed = replace(
-                parsed,
-                articles=tuple(replace(a, story_keys=story_keys(a.title, a.text)) for a in parsed.articles),
-            )
+        if how is not None:
+            parsed = replace(parsed, articles=tuple(prepare(a, how) for a in parsed.articles))
         return "ok", parsed
     except FetchError as exc:
         return "error", exc.reason

@@ -93,21 +93,107 @@ DEFAULT_LIMITS = {
     Medium.TEXT: Limits(250, 4_000),
 }
 
-_EMAIL = {"mailto", "mailtos", "sendgrid", "ses", "mailgun", "sparkpost", "postmark", "resend",
-          "brevo", "smtp2go", "mailersend", "o365", "azure", "sendpulse"}
-_CHAT_MARKDOWN = {"discord", "mmost", "mmosts", "msteams", "msteam", "rocket", "rockets", "workflow",
-                  "workflows", "gchat", "guilded", "revolt", "ryver", "twist", "webex", "wxteams",
-                  "zulip", "nctalk", "nctalks", "fluxer", "fluxers"}
+_EMAIL = {
+    "mailto",
+    "mailtos",
+    "sendgrid",
+    "ses",
+    "mailgun",
+    "sparkpost",
+    "postmark",
+    "resend",
+    "brevo",
+    "smtp2go",
+    "mailersend",
+    "o365",
+    "azure",
+    "sendpulse",
+}
+_CHAT_MARKDOWN = {
+    "discord",
+    "mmost",
+    "mmosts",
+    "msteams",
+    "msteam",
+    "rocket",
+    "rockets",
+    "workflow",
+    "workflows",
+    "gchat",
+    "guilded",
+    "revolt",
+    "ryver",
+    "twist",
+    "webex",
+    "wxteams",
+    "zulip",
+    "nctalk",
+    "nctalks",
+    "fluxer",
+    "fluxers",
+}
 # Plain-text services whose messages can mention someone (`@room`,
 # `@username`, `@user@instance`, `<at user_id="all">`, `[CQ:at,qq=all]`) or
 # whose clients link bare domains: chat rooms, social networks, messengers.
-_CHAT_TEXT = {"matrix", "matrixs", "tgram", "mastodon", "mastodons", "toot", "toots", "misskey", "misskeys",
-              "bsky", "bluesky", "x", "twitter", "tweet", "nostr", "reddit", "github", "jira", "irc", "ircs",
-              "signal", "signals", "line", "kook", "lark", "feishu", "dingtalk", "wecombot", "qq", "onebot",
-              "onebots", "humhub", "humhubs", "session", "sessions", "sogs", "deltachat", "deltachats",
-              "threema", "flock", "cliq", "zcliq", "zohocliq", "stackfield", "synology", "synologys", "groupme",
-              "whatsapp", "awswhatsapp", "whapi", "evolution", "evolutions", "viber", "bale", "zalo",
-              "kakaotalk", "kakao"}
+_CHAT_TEXT = {
+    "matrix",
+    "matrixs",
+    "tgram",
+    "mastodon",
+    "mastodons",
+    "toot",
+    "toots",
+    "misskey",
+    "misskeys",
+    "bsky",
+    "bluesky",
+    "x",
+    "twitter",
+    "tweet",
+    "nostr",
+    "reddit",
+    "github",
+    "jira",
+    "irc",
+    "ircs",
+    "signal",
+    "signals",
+    "line",
+    "kook",
+    "lark",
+    "feishu",
+    "dingtalk",
+    "wecombot",
+    "qq",
+    "onebot",
+    "onebots",
+    "humhub",
+    "humhubs",
+    "session",
+    "sessions",
+    "sogs",
+    "deltachat",
+    "deltachats",
+    "threema",
+    "flock",
+    "cliq",
+    "zcliq",
+    "zohocliq",
+    "stackfield",
+    "synology",
+    "synologys",
+    "groupme",
+    "whatsapp",
+    "awswhatsapp",
+    "whapi",
+    "evolution",
+    "evolutions",
+    "viber",
+    "bale",
+    "zalo",
+    "kakaotalk",
+    "kakao",
+}
 
 
 def medium_for(url: str) -> Medium:
@@ -242,10 +328,21 @@ Builder = Callable[[str, str, int], dict[str, Any]]  # (target, fmt, level) -> c
 
 def _base_context(kind: str, target: str, fmt: str, zone: tzinfo | None, channel: str) -> dict[str, Any]:
     return {
-        "kind": kind, "medium": target, "format": fmt, "channel": tpl.escaper(target, fmt)(channel),
-        "tz": tpl.zone_name(zone), "hit": None, "hits": [], "groups": [], "total": 0,
-        "window_start": None, "window_end": None, "window": "", "span": "",
-        "fmt_time": tpl.time_formatter(zone), "link": tpl.link_helper(target, fmt),
+        "kind": kind,
+        "medium": target,
+        "format": fmt,
+        "channel": tpl.escaper(target, fmt)(channel),
+        "tz": tpl.zone_name(zone),
+        "hit": None,
+        "hits": [],
+        "groups": [],
+        "total": 0,
+        "window_start": None,
+        "window_end": None,
+        "window": "",
+        "span": "",
+        "fmt_time": tpl.time_formatter(zone),
+        "link": tpl.link_helper(target, fmt),
     }
 
 
@@ -304,7 +401,10 @@ def _alert_builder(hit: HitRecord, zone: tzinfo | None, channel: str, escalation
         view = replace(_view(hit, target, fmt, zone, *_ALERT_LEVELS[level]), escalation=escalation)
         group = Group(view.watchlist, 1, (view,), 0)
         return _base_context("alert", target, fmt, zone, channel) | {
-            "hit": view, "hits": [view], "groups": [group], "total": 1,
+            "hit": view,
+            "hits": [view],
+            "groups": [group],
+            "total": 1,
         }
 
     return build
@@ -364,9 +464,13 @@ def _many_builder(
             for (name, members), count in zip(grouped, shown, strict=True)
         ]
         return _base_context(kind, target, fmt, zone, channel) | {
-            "hits": [view for group in groups for view in group.hits], "groups": groups, "total": len(hits),
-            "window_start": tpl.as_utc(start), "window_end": tpl.as_utc(end),
-            "window": tpl.window_text(start, end, zone), "span": tpl.span_text(start, end, zone),
+            "hits": [view for group in groups for view in group.hits],
+            "groups": groups,
+            "total": len(hits),
+            "window_start": tpl.as_utc(start),
+            "window_end": tpl.as_utc(end),
+            "window": tpl.window_text(start, end, zone),
+            "span": tpl.span_text(start, end, zone),
         }
 
     return build

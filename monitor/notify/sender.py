@@ -45,9 +45,7 @@ class Notifier:
         body_format = _FORMATS.get(message.body_format, apprise.NotifyFormat.TEXT)
         with apprise.LogCapture(level=logging.WARNING) as captured:
             try:
-                ok = plugin.notify(
-                    body=message.body, title=message.title, body_format=body_format
-                )
+                ok = plugin.notify(body=message.body, title=message.title, body_format=body_format)
             except Exception as exc:  # noqa: BLE001 - a plugin bug must not kill the dispatcher
                 return SendResult(False, scrub(f"{type(exc).__name__}: {exc}", [url]))
             logged = captured.getvalue() if hasattr(captured, "getvalue") else ""

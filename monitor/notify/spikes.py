@@ -71,21 +71,37 @@ def headline(job: SpikeJob, zone: tzinfo | None) -> str:
 def _context(job: SpikeJob, target: str, fmt: str, zone: tzinfo | None, channel: str, level: int) -> dict[str, Any]:
     esc = tpl.escaper(target, fmt)
     stories = [
-        StoryView(esc(truncate(one_line(str(title or "(untitled)")), 200)), link if isinstance(link, str) else None,
-                  int(outlets))
-        for title, link, outlets in (job.detail.get("top_stories") or [])[: level]
+        StoryView(
+            esc(truncate(one_line(str(title or "(untitled)")), 200)),
+            link if isinstance(link, str) else None,
+            int(outlets),
+        )
+        for title, link, outlets in (job.detail.get("top_stories") or [])[:level]
     ]
     outlets = [
         OutletView(esc(truncate(one_line(str(name)), 100)), int(count))
-        for name, count in (job.detail.get("top_outlets") or [])[: level]
+        for name, count in (job.detail.get("top_outlets") or [])[:level]
     ]
     return {
-        "kind": "spike", "medium": target, "format": fmt, "channel": esc(channel), "tz": tpl.zone_name(zone),
-        "series": esc(series_label(job.kind, job.series)), "headline": esc(headline(job, zone)),
-        "level": job.level, "stories": job.stories, "outlets": job.outlets, "usual": usual_text(job.per_day),
-        "top_stories": stories, "top_outlets": outlets, "more_stories": max(job.stories - len(stories), 0),
-        "dashboard": job.detail.get("link"), "window_start": job.window_start, "window_end": job.window_end,
-        "fmt_time": tpl.time_formatter(zone), "link": tpl.link_helper(target, fmt),
+        "kind": "spike",
+        "medium": target,
+        "format": fmt,
+        "channel": esc(channel),
+        "tz": tpl.zone_name(zone),
+        "series": esc(series_label(job.kind, job.series)),
+        "headline": esc(headline(job, zone)),
+        "level": job.level,
+        "stories": job.stories,
+        "outlets": job.outlets,
+        "usual": usual_text(job.per_day),
+        "top_stories": stories,
+        "top_outlets": outlets,
+        "more_stories": max(job.stories - len(stories), 0),
+        "dashboard": job.detail.get("link"),
+        "window_start": job.window_start,
+        "window_end": job.window_end,
+        "fmt_time": tpl.time_formatter(zone),
+        "link": tpl.link_helper(target, fmt),
     }
 
 
@@ -112,8 +128,22 @@ def render_spike(
 
 def _sample(now: datetime) -> SpikeJob:  # for template checks in tests
     return SpikeJob(
-        id=0, channel="desk", attempts=1, kind="watchlist", series="cartels", level=0, surge_start=now,
-        window_start=now, window_end=now, stories=14, outlets=11, per_day=2.0,
-        detail={"top_stories": [["A story", "https://example.org/a", 3]], "top_outlets": [["Diario", 4]],
-                "link": None, "window_hours": 3},
+        id=0,
+        channel="desk",
+        attempts=1,
+        kind="watchlist",
+        series="cartels",
+        level=0,
+        surge_start=now,
+        window_start=now,
+        window_end=now,
+        stories=14,
+        outlets=11,
+        per_day=2.0,
+        detail={
+            "top_stories": [["A story", "https://example.org/a", 3]],
+            "top_outlets": [["Diario", 4]],
+            "link": None,
+            "window_hours": 3,
+        },
     )

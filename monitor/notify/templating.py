@@ -91,8 +91,19 @@ plain_safe = one_line
 # as control sequences, and for the emphasis marks of markdown and Slack's
 # mrkdwn: feed text can never form a mention or a link, and never look like
 # our highlights (bold) or break our markup.
-_SLACK_SAFE = {"<": "‹", ">": "›", "&": "＆", "[": "(", "]": ")", "|": "¦", "`": "'", "\\": "＼",
-               "*": "∗", "_": "＿", "~": "∼"}
+_SLACK_SAFE = {
+    "<": "‹",
+    ">": "›",
+    "&": "＆",
+    "[": "(",
+    "]": ")",
+    "|": "¦",
+    "`": "'",
+    "\\": "＼",
+    "*": "∗",
+    "_": "＿",
+    "~": "∼",
+}
 _SLACK_TABLE = str.maketrans(_SLACK_SAFE)
 _MD_TABLE = _SLACK_TABLE  # Discord, Mattermost, Teams…: the same characters matter
 # Plain-text chat (Matrix, Telegram, Mastodon, Lark, QQ…): the brackets of
@@ -509,19 +520,47 @@ def sample_hits() -> list[HitRecord]:
     """Realistic hits for checking a template: two watchlists, one hit without a link."""
     base = datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
     rows = [
-        ("cartels", "US weighs strikes on cartel labs", "https://news.example.org/world/cartel-labs",
-         "Example World News", ("cartel", "fentanyl"),
-         Snippet("Officials said cartel labs making fentanyl…", ((15, 21), (34, 42))), 3.2),
-        ("cartels", "Cártel de Sinaloa: nueva ofensiva", "https://noticias.example.mx/sinaloa",
-         "Noticias MX", ("cártel",), Snippet("El cártel anunció…", ((3, 9),)), 2.1),
-        ("security", "Port security tightened after threat", None,
-         "Harbour Daily", ("port security",), Snippet("Port security was raised to level 2.", ((0, 13),)), 1.4),
+        (
+            "cartels",
+            "US weighs strikes on cartel labs",
+            "https://news.example.org/world/cartel-labs",
+            "Example World News",
+            ("cartel", "fentanyl"),
+            Snippet("Officials said cartel labs making fentanyl…", ((15, 21), (34, 42))),
+            3.2,
+        ),
+        (
+            "cartels",
+            "Cártel de Sinaloa: nueva ofensiva",
+            "https://noticias.example.mx/sinaloa",
+            "Noticias MX",
+            ("cártel",),
+            Snippet("El cártel anunció…", ((3, 9),)),
+            2.1,
+        ),
+        (
+            "security",
+            "Port security tightened after threat",
+            None,
+            "Harbour Daily",
+            ("port security",),
+            Snippet("Port security was raised to level 2.", ((0, 13),)),
+            1.4,
+        ),
     ]
     return [
         HitRecord(
-            id=index, watchlist=watchlist, title=title, link=link, feed=feed, terms=terms,
-            snippet=snippet.text, score=score, published=base - timedelta(minutes=37 * index),
-            found_at=base - timedelta(minutes=30 * index), snippets=(snippet,),
+            id=index,
+            watchlist=watchlist,
+            title=title,
+            link=link,
+            feed=feed,
+            terms=terms,
+            snippet=snippet.text,
+            score=score,
+            published=base - timedelta(minutes=37 * index),
+            found_at=base - timedelta(minutes=30 * index),
+            snippets=(snippet,),
         )
         for index, (watchlist, title, link, feed, terms, snippet, score) in enumerate(rows, start=1)
     ]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import numpy as np
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -234,10 +235,7 @@ class FeedTransaction(HitTransaction):
                 )
             )
         }
-        return [
-            Update(article_id, e, *rows[article_id], frozenset(had[article_id]))
-            for article_id, e in changed
-        ]
+        return [Update(article_id, e, *rows[article_id], frozenset(had[article_id])) for article_id, e in changed]
 
     # --- the write -----------------------------------------------------------
 
@@ -264,7 +262,9 @@ class FeedTransaction(HitTransaction):
         new_hits = _insert_hits(session, plan.hits, now, article_id, story_id)
         mark_alerted(session, {cast(int, story_id(ref)) for ref in alerted_stories(plan.hits)}, now)
         if policy is not None and policy.enabled:
-            joined = {s for s in article_stories if s is not None}
+            # A story opened by this plan has no outlet from before its alert:
+            # only stored stories the plan adds to can spread.
+            joined = {s for s in article_stories if s is not None} - set(stories.values())
             escalate(session, joined | plan.copy_stories, policy, now, instant)
         feed = self.feed
         mark_success(feed, now, plan.decision)
@@ -358,7 +358,13 @@ class PendingKeys:
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
         self._by_key: dict[int, int | tuple[int, ...]] = {}
-        self.count = 0
+        # The same rows again as two flat columns, for `take` to sort in numpy.
+        self._keys: list[int] = []
+        self._ids: list[int] = []
+
+    @property
+    def count(self) -> int:
+        return len(self._keys)
 
     def add(self, article_id: int, keys: Sequence[int]) -> None:
         by_key = self._by_key
@@ -370,7 +376,8 @@ class PendingKeys:
                 by_key[key] = (had, article_id)
             else:
                 by_key[key] = (*had, article_id)
-        self.count += len(keys)
+        self._keys.extend(keys)
+        self._ids.extend([article_id] * len(keys))
 
     def get(self, key: int, default: Sequence[int] = ()) -> Sequence[int]:
         """The articles waiting with `key` (a `Mapping.get` for `story_lookup`)."""
@@ -385,12 +392,11 @@ class PendingKeys:
 
     def take(self) -> list[tuple[int, int]]:
         """Every (key, article id) row, sorted; the buffer is emptied."""
-        rows = sorted(
-            (key, article_id)
-            for key, had in self._by_key.items()
-            for article_id in ((had,) if isinstance(had, int) else had)
-        )
-        self._by_key, self.count = {}, 0
+        keys = np.array(self._keys, dtype=np.int64)
+        ids = np.array(self._ids, dtype=np.int64)
+        order = np.lexsort((ids, keys))
+        rows = list(zip(keys[order].tolist(), ids[order].tolist(), strict=True))
+        self._by_key, self._keys, self._ids = {}, [], []
         return rows
 
 

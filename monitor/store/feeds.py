@@ -176,9 +176,7 @@ class FeedStore:
         """Every active feed, due or not (for `poll --once`)."""
         with self._session.begin() as session:
             query = (
-                select(FeedRow)
-                .where(FeedRow.active.is_(True), FeedRow.disabled_reason.is_(None))
-                .order_by(FeedRow.id)
+                select(FeedRow).where(FeedRow.active.is_(True), FeedRow.disabled_reason.is_(None)).order_by(FeedRow.id)
             )
             return [_request(row) for row in session.scalars(query)]
 
@@ -256,11 +254,7 @@ class FeedStore:
 
     def feed_health(self) -> list[FeedHealth]:
         with self._session.begin() as session:
-            counts = dict(
-                session.execute(
-                    select(ArticleRow.feed_id, func.count()).group_by(ArticleRow.feed_id)
-                ).all()
-            )
+            counts = dict(session.execute(select(ArticleRow.feed_id, func.count()).group_by(ArticleRow.feed_id)).all())
             rows = session.scalars(select(FeedRow).order_by(FeedRow.active.desc(), FeedRow.name))
             return [
                 FeedHealth(
@@ -284,7 +278,6 @@ class FeedStore:
                 )
                 for row in rows
             ]
-
 
 
 def _request(row: Any) -> FeedRequest:

@@ -49,9 +49,7 @@ class Outbox:
 
     # --- single deliveries ----------------------------------------------------
 
-    def claim_deliveries(
-        self, channel: str, now: datetime, claim_timeout: float, limit: int = 50
-    ) -> list[DeliveryJob]:
+    def claim_deliveries(self, channel: str, now: datetime, claim_timeout: float, limit: int = 50) -> list[DeliveryJob]:
         """Mark due deliveries of `channel` as being sent and return them.
 
         Due: pending with its next attempt time come, or claimed longer than
@@ -158,9 +156,7 @@ class Outbox:
             )
             return session.scalar(query)
 
-    def open_message(
-        self, channel: str, kind: str, window_end: datetime, now: datetime
-    ) -> int | None:
+    def open_message(self, channel: str, kind: str, window_end: datetime, now: datetime) -> int | None:
         """Record the window ending `window_end` and batch its waiting hits into it.
 
         A digest takes the channel's `queued` deliveries created up to
@@ -199,9 +195,7 @@ class Outbox:
             if not rows:
                 return None
             previous = session.scalar(
-                select(func.max(MessageRow.window_end)).where(
-                    MessageRow.channel == channel, MessageRow.kind == kind
-                )
+                select(func.max(MessageRow.window_end)).where(MessageRow.channel == channel, MessageRow.kind == kind)
             )
             start = previous or min(row.created_at for row in rows)
             message = MessageRow(
@@ -219,9 +213,7 @@ class Outbox:
                 row.status, row.message_id = S.BATCHED, message.id
             return message.id
 
-    def claim_messages(
-        self, channel: str, now: datetime, claim_timeout: float, limit: int = 5
-    ) -> list[MessageJob]:
+    def claim_messages(self, channel: str, now: datetime, claim_timeout: float, limit: int = 5) -> list[MessageJob]:
         stale = now - timedelta(seconds=claim_timeout)
         with self._session.begin() as session:
             query = (
@@ -240,11 +232,7 @@ class Outbox:
             for message in session.scalars(self._lock(query)):
                 message.status, message.claimed_at = S.SENDING, now
                 message.attempts += 1
-                hit_ids = list(
-                    session.scalars(
-                        select(DeliveryRow.hit_id).where(DeliveryRow.message_id == message.id)
-                    )
-                )
+                hit_ids = list(session.scalars(select(DeliveryRow.hit_id).where(DeliveryRow.message_id == message.id)))
                 hits = _hits(session, hit_ids)
                 ordered = sorted(hits.values(), key=lambda h: (h.watchlist, -h.found_at.timestamp(), -h.id))
                 jobs.append(

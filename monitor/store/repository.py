@@ -76,9 +76,7 @@ class Repository(EntryStore, FeedStore, NodeStore, JobStore, PageStore):
                 query = query.where(ArticleRow.first_seen_at >= since)
             return int(session.scalar(query) or 0)
 
-    def iter_articles(
-        self, since: datetime | None = None, batch: int = 500
-    ) -> Iterator[list[StoredArticle]]:
+    def iter_articles(self, since: datetime | None = None, batch: int = 500) -> Iterator[list[StoredArticle]]:
         """Stored articles first seen since `since`, oldest first, in batches.
 
         Keyset pagination by id: each batch is its own short transaction, so

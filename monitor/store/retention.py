@@ -95,9 +95,7 @@ class Retention:
         owed = exists().where(
             DeliveryRow.hit_id == HitRow.id,
             DeliveryRow.status.in_(UNSENT)
-            | exists().where(
-                and_(MessageRow.id == DeliveryRow.message_id, MessageRow.status.in_(UNSENT_MESSAGE))
-            ),
+            | exists().where(and_(MessageRow.id == DeliveryRow.message_id, MessageRow.status.in_(UNSENT_MESSAGE))),
         )
         query = (
             select(HitRow.id, HitRow.article_id)
@@ -117,11 +115,15 @@ class Retention:
                 deliveries = conn.execute(delete(DeliveryRow).where(DeliveryRow.hit_id.in_(hit_ids))).rowcount
                 hits = conn.execute(delete(HitRow).where(HitRow.id.in_(hit_ids))).rowcount
                 article_ids = sorted({row[1] for row in rows})
-                orphans = conn.execute(
-                    select(ArticleRow.id).where(
-                        ArticleRow.id.in_(article_ids), ~exists().where(HitRow.article_id == ArticleRow.id)
+                orphans = (
+                    conn.execute(
+                        select(ArticleRow.id).where(
+                            ArticleRow.id.in_(article_ids), ~exists().where(HitRow.article_id == ArticleRow.id)
+                        )
                     )
-                ).scalars().all()
+                    .scalars()
+                    .all()
+                )
                 result += RetentionResult(hits=hits, deliveries=deliveries)
                 result += _delete_articles(conn, list(orphans))
 

@@ -21,9 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 # The expression indexed by revision 0003_search on PostgreSQL: queries must use it as is.
-PG_VECTOR = (
-    "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(summary, '') || ' ' || coalesce(content, ''))"
-)
+PG_VECTOR = "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(summary, '') || ' ' || coalesce(content, ''))"
 _WORD = re.compile(r"\w+\*?", re.UNICODE)
 MAX_TERMS = 12
 

@@ -262,8 +262,13 @@ class TrendStore:
             by_hour_s = {_hour(h): int(c) for h, c in stories.items()}
             by_hour_o = {_hour(h): int(c) for h, c in outlets.items()}
             rows = [
-                {"kind": kind, "series": name, "hour": h,
-                 "stories": by_hour_s.get(h, 0), "outlets": by_hour_o.get(h, 0)}
+                {
+                    "kind": kind,
+                    "series": name,
+                    "hour": h,
+                    "stories": by_hour_s.get(h, 0),
+                    "outlets": by_hour_o.get(h, 0),
+                }
                 for h in sorted(hours)
             ]
             for at in range(0, len(rows), 1000):
@@ -342,9 +347,7 @@ class TrendStore:
                 .group_by(E.story_key)
                 .subquery()
             )
-            stories = set(
-                session.scalars(select(first.c.story_key).where(first.c.first >= start, first.c.first < end))
-            )
+            stories = set(session.scalars(select(first.c.story_key).where(first.c.first >= start, first.c.first < end)))
             rows = (
                 list(
                     session.execute(
@@ -398,28 +401,35 @@ class TrendStore:
         queued = 0
         with self._session.begin() as session:
             for (kind, name), state in changes.items():
-                session.execute(
-                    delete(SpikeStateRow).where(SpikeStateRow.kind == kind, SpikeStateRow.series == name)
-                )
+                session.execute(delete(SpikeStateRow).where(SpikeStateRow.kind == kind, SpikeStateRow.series == name))
                 if state is not None:
                     session.add(
                         SpikeStateRow(
-                            kind=kind, series=name, start=state.start, expected=state.expected,
-                            per_day=state.per_day, stories=state.stories, level=state.level,
+                            kind=kind,
+                            series=name,
+                            start=state.start,
+                            expected=state.expected,
+                            per_day=state.per_day,
+                            stories=state.stories,
+                            level=state.level,
                             alerted_at=state.alerted_at,
                         )
                     )
             session.flush()
             for alert in alerts:
                 values = {
-                    "status": S.PENDING, "attempts": 0, "done_targets": [], "next_attempt_at": now,
-                    "created_at": now, **alert,
+                    "status": S.PENDING,
+                    "attempts": 0,
+                    "done_targets": [],
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    **alert,
                 }
                 result = _run(
-                session,
+                    session,
                     self._insert(session, SpikeAlertRow)
                     .values(values)
-                    .on_conflict_do_nothing(index_elements=["channel", "key"])
+                    .on_conflict_do_nothing(index_elements=["channel", "key"]),
                 )
                 queued += max(int(result.rowcount or 0), 0)
         return queued
@@ -437,10 +447,18 @@ class TrendStore:
                 entry = merged.setdefault(
                     row.key,
                     {
-                        "kind": row.kind, "series": row.series, "level": row.level, "surge_start": row.surge_start,
-                        "window_start": row.window_start, "window_end": row.window_end, "stories": row.stories,
-                        "outlets": row.outlets, "per_day": row.per_day, "expected": row.expected,
-                        "score": row.score, "channels": [],
+                        "kind": row.kind,
+                        "series": row.series,
+                        "level": row.level,
+                        "surge_start": row.surge_start,
+                        "window_start": row.window_start,
+                        "window_end": row.window_end,
+                        "stories": row.stories,
+                        "outlets": row.outlets,
+                        "per_day": row.per_day,
+                        "expected": row.expected,
+                        "score": row.score,
+                        "channels": [],
                     },
                 )
                 entry["channels"].append({"channel": row.channel, "status": row.status})
@@ -472,10 +490,20 @@ class TrendStore:
                 row.attempts += 1
                 jobs.append(
                     SpikeJob(
-                        id=row.id, channel=row.channel, attempts=row.attempts, kind=row.kind, series=row.series,
-                        level=row.level, surge_start=row.surge_start, window_start=row.window_start,
-                        window_end=row.window_end, stories=row.stories, outlets=row.outlets, per_day=row.per_day,
-                        detail=dict(row.detail or {}), done_targets=frozenset(row.done_targets or ()),
+                        id=row.id,
+                        channel=row.channel,
+                        attempts=row.attempts,
+                        kind=row.kind,
+                        series=row.series,
+                        level=row.level,
+                        surge_start=row.surge_start,
+                        window_start=row.window_start,
+                        window_end=row.window_end,
+                        stories=row.stories,
+                        outlets=row.outlets,
+                        per_day=row.per_day,
+                        detail=dict(row.detail or {}),
+                        done_targets=frozenset(row.done_targets or ()),
                     )
                 )
             return jobs
@@ -491,8 +519,11 @@ class TrendStore:
     def mark_failed(
         self, alert_id: int, reason: str, retry_at: datetime | None, done_targets: Iterable[str] = ()
     ) -> None:
-        values: dict[str, object] = {"last_error": reason[:2000], "claimed_at": None,
-                                     "done_targets": sorted(done_targets)}
+        values: dict[str, object] = {
+            "last_error": reason[:2000],
+            "claimed_at": None,
+            "done_targets": sorted(done_targets),
+        }
         if retry_at is None:
             values["status"] = S.FAILED
         else:
@@ -508,9 +539,7 @@ class TrendStore:
             session.execute(
                 update(SpikeAlertRow)
                 .where(SpikeAlertRow.id.in_(list(alert_ids)), SpikeAlertRow.status == S.SENDING)
-                .values(
-                    status=S.PENDING, claimed_at=None, next_attempt_at=until, attempts=SpikeAlertRow.attempts - 1
-                )
+                .values(status=S.PENDING, claimed_at=None, next_attempt_at=until, attempts=SpikeAlertRow.attempts - 1)
             )
 
     def sent_since(self, channel: str, since: datetime) -> int:

@@ -371,7 +371,11 @@ class WebApp:
         entry, article = found
         others = self.store.hits(HitFilter(story=entry.story_id), limit=50).items if entry.story_id else []
         return self.page(
-            request, "hit.html", title=entry.record.title or "Hit", entry=entry, article=article,
+            request,
+            "hit.html",
+            title=entry.record.title or "Hit",
+            entry=entry,
+            article=article,
             others=[o for o in others if o.record.id != entry.record.id],
         )
 
@@ -403,8 +407,10 @@ class WebApp:
         client = client_key(request.client.host if request.client else None)
         if not self.try_limiter.allow(client, time.monotonic()):
             wait = math.ceil(self.try_limiter.retry_after(client, time.monotonic()))
-            message = (f"Too many tries: at most {TRY_RATE} a minute from one address. "
-                       f"Try again in {wait} second{'s' if wait != 1 else ''}.")
+            message = (
+                f"Too many tries: at most {TRY_RATE} a minute from one address. "
+                f"Try again in {wait} second{'s' if wait != 1 else ''}."
+            )
             response = self.page(request, "error.html", 429, title="Too many tries", message=message)
             response.headers["retry-after"] = str(wait)
             return response
@@ -415,7 +421,11 @@ class WebApp:
             count = TRY_DEFAULT
         result = await run_in_threadpool(self.run_try, query, count)
         return await run_in_threadpool(
-            self.watchlists_page, request, tried=result, try_query=query, try_recent=count,
+            self.watchlists_page,
+            request,
+            tried=result,
+            try_query=query,
+            try_recent=count,
             status_code=400 if result["error"] else 200,
         )
 
@@ -430,8 +440,9 @@ class WebApp:
         if len(query) > TRY_MAX_QUERY:
             return {"error": f"the query is longer than {TRY_MAX_QUERY} characters", "matches": [], "articles": 0}
         try:
-            matcher = Matcher([WatchlistSpec(name="try", query=query)], entity_specs(self.settings),
-                              regex_fallback=False)
+            matcher = Matcher(
+                [WatchlistSpec(name="try", query=query)], entity_specs(self.settings), regex_fallback=False
+            )
             articles = self.store.recent_articles(count)
             matches = []
             done, deadline, stopped = 0, time.monotonic() + TRY_BUDGET, None
@@ -501,7 +512,11 @@ class WebApp:
         if wait > 0:
             seconds = math.ceil(wait)
             refused = self.page(
-                request, "login.html", 429, title="Sign in", next=target,
+                request,
+                "login.html",
+                429,
+                title="Sign in",
+                next=target,
                 problem=f"Too many failed sign-ins from your address: try again in {seconds} s.",
             )
             refused.headers["retry-after"] = str(seconds)
@@ -514,8 +529,15 @@ class WebApp:
         self.guard.throttle.succeeded(client)
         self.guard.sessions.end(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(SESSION_COOKIE, self.guard.sessions.start(), max_age=self.guard.session_seconds,
-                            httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https")
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.guard.sessions.start(),
+            max_age=self.guard.session_seconds,
+            httponly=True,
+            samesite="strict",
+            path="/",
+            secure=request.url.scheme == "https",
+        )
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -657,8 +679,14 @@ class WebApp:
         if self.status is not None:
             running, started, tick = self.status.snapshot()
             observed = health.HealthInput(
-                now=self.clock(), database_error=error, in_process=True, scheduler_running=running,
-                last_tick=tick, started_at=started, tick_seconds=self.status.poll_tick_seconds, fetch_deadline=deadline,
+                now=self.clock(),
+                database_error=error,
+                in_process=True,
+                scheduler_running=running,
+                last_tick=tick,
+                started_at=started,
+                tick_seconds=self.status.poll_tick_seconds,
+                fetch_deadline=deadline,
                 node=self.node,
             )
         else:
@@ -685,7 +713,11 @@ class WebApp:
         """The daemons sharing the database (as `monitor status` lists them)."""
         nodes = self.store.nodes(self.clock(), self.settings.cluster.heartbeat)
         return self.page(
-            request, "nodes.html", title="Nodes", nodes=nodes, this_node=self.node,
+            request,
+            "nodes.html",
+            title="Nodes",
+            nodes=nodes,
+            this_node=self.node,
             warning=rolling_change_warning(nodes),
         )
 

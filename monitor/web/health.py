@@ -66,9 +66,7 @@ def decide(h: HealthInput) -> tuple[int, dict[str, Any]]:
         body["mode"] = "serve"
         body["scheduler"] = "not in this process"
         body["last_poll_at"] = iso(h.last_poll_at)
-        body["last_poll_age_seconds"] = (
-            round((h.now - h.last_poll_at).total_seconds(), 3) if h.last_poll_at else None
-        )
+        body["last_poll_age_seconds"] = round((h.now - h.last_poll_at).total_seconds(), 3) if h.last_poll_at else None
     if problems:
         return 503, {"status": "unhealthy", "reasons": problems, **body}
     return 200, {"status": "ok", **body}

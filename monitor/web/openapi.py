@@ -11,19 +11,43 @@ from typing import Any
 
 from monitor import __version__
 
-_CURSOR = {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
-           "description": "the previous page's next_cursor"}
-_LIMIT = {"name": "limit", "in": "query", "required": False,
-          "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}}
+_CURSOR = {
+    "name": "cursor",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "the previous page's next_cursor",
+}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+}
 _HIT_FILTERS = [
     {"name": "watchlist", "in": "query", "required": False, "schema": {"type": "string"}},
     {"name": "feed", "in": "query", "required": False, "schema": {"type": "string"}},
-    {"name": "since", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "a duration back from now (24h, 7d) or an ISO 8601 time"},
-    {"name": "until", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "an ISO 8601 time (exclusive)"},
-    {"name": "q", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "full-text search over title and text: every word must occur; word* is a prefix"},
+    {
+        "name": "since",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "a duration back from now (24h, 7d) or an ISO 8601 time",
+    },
+    {
+        "name": "until",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "an ISO 8601 time (exclusive)",
+    },
+    {
+        "name": "q",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "full-text search over title and text: every word must occur; word* is a prefix",
+    },
 ]
 _NULL_STR = {"type": ["string", "null"]}
 _TIME = {"type": "string", "format": "date-time"}
@@ -88,26 +112,54 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
             "story_id": {"type": ["integer", "null"]},
             "outlets": {"type": "integer", "description": "outlets that reported the story"},
             "also_reported_by": {"type": "array", "items": {"type": "string"}},
-            "matched_in": {"type": "string", "enum": ["feed", "page"],
-                           "description": "feed: the title or feed text matched; page: only the page's full text"},
-            "highlights": {"type": "array", "items": {"type": "string"},
-                           "description": "the best few snippets, plain text (feed text as it is, no markers)"},
+            "matched_in": {
+                "type": "string",
+                "enum": ["feed", "page"],
+                "description": "feed: the title or feed text matched; page: only the page's full text",
+            },
+            "highlights": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "the best few snippets, plain text (feed text as it is, no markers)",
+            },
             "highlight_parts": {
                 "type": "array",
                 "description": (
                     "each of `highlights` as runs: joined, the runs' text is the snippet; `match` marks a matched word"
                 ),
-                "items": {"type": "array", "items": {"type": "object", "required": ["text", "match"], "properties": {
-                    "text": {"type": "string"}, "match": {"type": "boolean"}}}},
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["text", "match"],
+                        "properties": {"text": {"type": "string"}, "match": {"type": "boolean"}},
+                    },
+                },
             },
-            "spans": {"type": "array", "items": {"type": "object", "properties": {
-                "field": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"}}}},
+            "spans": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "field": {"type": "string"},
+                        "start": {"type": "integer"},
+                        "end": {"type": "integer"},
+                    },
+                },
+            },
         },
         "additionalProperties": True,
     }
-    delivery_state = {"type": "object", "properties": {
-        "id": {"type": "integer"}, "channel": {"type": "string"}, "status": {"type": "string"},
-        "attempts": {"type": "integer"}, "last_error": _NULL_STR}}
+    delivery_state = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "channel": {"type": "string"},
+            "status": {"type": "string"},
+            "attempts": {"type": "integer"},
+            "last_error": _NULL_STR,
+        },
+    }
     story = {
         "type": "object",
         "description": (
@@ -123,56 +175,119 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
             "hit": {"$ref": "#/components/schemas/Hit"},
         },
     }
-    feed = {"type": "object", "required": ["name", "url", "state"], "properties": {
-        "name": {"type": "string"}, "url": {"type": "string"}, "state": {"type": "string"},
-        "reason": {"type": "string"}, "last_success": _NULL_TIME, "last_polled": _NULL_TIME,
-        "last_error": _NULL_STR, "last_error_at": _NULL_TIME, "next_poll": _NULL_TIME,
-        "articles": {"type": "integer"}, "articles_per_day": {"type": "number"}}}
-    watchlist = {"type": "object", "required": ["name"], "properties": {
-        "name": {"type": "string"}, "query": _NULL_STR, "keywords": {"type": "array", "items": {"type": "string"}},
-        "entities": {"type": "array", "items": {"type": "string"}},
-        "channels": {"type": "array", "items": {"type": "string"}},
-        "hits_total": {"type": "integer"},
-        "hits_per_day": {
-            "type": "array", "items": {"type": "integer"}, "description": "the last 30 UTC days, oldest first"}}}
-    delivery = {"type": "object", "description": "The same record as `monitor deliveries --format json`.",
-                "required": ["id", "channel", "status"], "properties": {
-        "id": {"type": "integer"}, "channel": {"type": "string"}, "status": {"type": "string"},
-        "attempts": {"type": "integer"}, "last_error": _NULL_STR, "watchlist": {"type": "string"},
-        "title": {"type": "string"}, "created_at": _TIME, "next_attempt_at": _NULL_TIME, "sent_at": _NULL_TIME,
-        "message": _NULL_STR}}
+    feed = {
+        "type": "object",
+        "required": ["name", "url", "state"],
+        "properties": {
+            "name": {"type": "string"},
+            "url": {"type": "string"},
+            "state": {"type": "string"},
+            "reason": {"type": "string"},
+            "last_success": _NULL_TIME,
+            "last_polled": _NULL_TIME,
+            "last_error": _NULL_STR,
+            "last_error_at": _NULL_TIME,
+            "next_poll": _NULL_TIME,
+            "articles": {"type": "integer"},
+            "articles_per_day": {"type": "number"},
+        },
+    }
+    watchlist = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string"},
+            "query": _NULL_STR,
+            "keywords": {"type": "array", "items": {"type": "string"}},
+            "entities": {"type": "array", "items": {"type": "string"}},
+            "channels": {"type": "array", "items": {"type": "string"}},
+            "hits_total": {"type": "integer"},
+            "hits_per_day": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "description": "the last 30 UTC days, oldest first",
+            },
+        },
+    }
+    delivery = {
+        "type": "object",
+        "description": "The same record as `monitor deliveries --format json`.",
+        "required": ["id", "channel", "status"],
+        "properties": {
+            "id": {"type": "integer"},
+            "channel": {"type": "string"},
+            "status": {"type": "string"},
+            "attempts": {"type": "integer"},
+            "last_error": _NULL_STR,
+            "watchlist": {"type": "string"},
+            "title": {"type": "string"},
+            "created_at": _TIME,
+            "next_attempt_at": _NULL_TIME,
+            "sent_at": _NULL_TIME,
+            "message": _NULL_STR,
+        },
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "monitor API", "version": __version__,
-                 "description": "Read-only JSON API of the news monitor. "
-                                "With web.token set, send `Authorization: Bearer <token>`."},
+        "info": {
+            "title": "monitor API",
+            "version": __version__,
+            "description": "Read-only JSON API of the news monitor. "
+            "With web.token set, send `Authorization: Bearer <token>`.",
+        },
         "servers": [{"url": server_url}],
         "security": [{}, {"bearer": []}],
         "paths": {
-            "/api/hits": _list("Stored hits, newest first: one per story and watchlist (as `monitor hits`)",
-                               "HitPage", [
-                *_HIT_FILTERS,
-                {"name": "copies", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"]},
-                 "description": "1: every copy of a story (as `monitor hits --copies`)"},
-            ]),
+            "/api/hits": _list(
+                "Stored hits, newest first: one per story and watchlist (as `monitor hits`)",
+                "HitPage",
+                [
+                    *_HIT_FILTERS,
+                    {
+                        "name": "copies",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["0", "1"]},
+                        "description": "1: every copy of a story (as `monitor hits --copies`)",
+                    },
+                ],
+            ),
             "/api/stories": _list("Hits grouped by story and watchlist, newest first", "StoryPage", _HIT_FILTERS),
-            "/api/feeds": {"get": {
-                "summary": "Every feed's health",
-                "responses": {"200": _json("feeds", _items("Feed"))}}},
-            "/api/watchlists": {"get": {
-                "summary": "Watchlists with hit counts",
-                "responses": {"200": _json("watchlists", _items("Watchlist"))}}},
-            "/api/deliveries": _list("Outbox rows, newest first (default: not yet sent)", "DeliveryPage", [
-                {"name": "status", "in": "query", "required": False, "schema": {"type": "string"},
-                 "description": "comma-separated statuses, or `all` (default: every unsent status)"},
-                {"name": "channel", "in": "query", "required": False, "schema": {"type": "string"}},
-            ]),
+            "/api/feeds": {
+                "get": {"summary": "Every feed's health", "responses": {"200": _json("feeds", _items("Feed"))}}
+            },
+            "/api/watchlists": {
+                "get": {
+                    "summary": "Watchlists with hit counts",
+                    "responses": {"200": _json("watchlists", _items("Watchlist"))},
+                }
+            },
+            "/api/deliveries": _list(
+                "Outbox rows, newest first (default: not yet sent)",
+                "DeliveryPage",
+                [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "comma-separated statuses, or `all` (default: every unsent status)",
+                    },
+                    {"name": "channel", "in": "query", "required": False, "schema": {"type": "string"}},
+                ],
+            ),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Hit": hit, "Story": story, "Feed": feed, "Watchlist": watchlist, "Delivery": delivery,
-                "HitPage": _page("Hit"), "StoryPage": _page("Story"), "DeliveryPage": _page("Delivery"),
+                "Hit": hit,
+                "Story": story,
+                "Feed": feed,
+                "Watchlist": watchlist,
+                "Delivery": delivery,
+                "HitPage": _page("Hit"),
+                "StoryPage": _page("Story"),
+                "DeliveryPage": _page("Delivery"),
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
             },
         },

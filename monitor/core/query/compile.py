@@ -174,8 +174,14 @@ class Compiler:
         self.table = table
         self.near_scope = NearScope()
 
-    def term(self, words: Sequence[str], label: str, field: int | None = None,
-             prefix: bool = False, raw: tuple[str, ...] | None = None) -> tuple[CTerm, Candidates]:
+    def term(
+        self,
+        words: Sequence[str],
+        label: str,
+        field: int | None = None,
+        prefix: bool = False,
+        raw: tuple[str, ...] | None = None,
+    ) -> tuple[CTerm, Candidates]:
         key = self.table.add(words, prefix)
         pattern = phrase_pattern(words, prefix) if len(words) > MAX_KEY_WORDS else None
         term = CTerm(key, self.table.spelled[key], pattern, prefix and pattern is None, field, raw, label)
@@ -304,10 +310,13 @@ class Program:
         return sorted(candidates), ArticleContext(fields, hits)
 
 
-
-
-def build_watchlist(name: str, parts: list[Node], entities: Mapping[str, EntitySpec],
-                    table: KeyTable, tags: frozenset[str] = frozenset()) -> CompiledWatchlist:
+def build_watchlist(
+    name: str,
+    parts: list[Node],
+    entities: Mapping[str, EntitySpec],
+    table: KeyTable,
+    tags: frozenset[str] = frozenset(),
+) -> CompiledWatchlist:
     """One compiled watchlist: the OR of `parts` (already checked trees)."""
     compiler = Compiler(entities, table)
     compiled = [compiler.compile(part) for part in parts]

@@ -123,8 +123,16 @@ class CTerm:
 
     __slots__ = ("field", "key", "label", "pattern", "prefix", "raw", "spelled")
 
-    def __init__(self, key: int, spelled: tuple[tuple[int, int], ...], pattern: re.Pattern[str] | None,
-                 prefix: bool, field: int | None, raw: tuple[str, ...] | None, label: str) -> None:
+    def __init__(
+        self,
+        key: int,
+        spelled: tuple[tuple[int, int], ...],
+        pattern: re.Pattern[str] | None,
+        prefix: bool,
+        field: int | None,
+        raw: tuple[str, ...] | None,
+        label: str,
+    ) -> None:
         self.key = key
         self.spelled = spelled
         self.pattern = pattern
@@ -362,8 +370,7 @@ class NearScope:
 class CNear:
     __slots__ = ("distance", "left", "ordered", "right", "scope")
 
-    def __init__(self, left: CNode, right: CNode, distance: int, ordered: bool,
-                 scope: NearScope | None = None) -> None:
+    def __init__(self, left: CNode, right: CNode, distance: int, ordered: bool, scope: NearScope | None = None) -> None:
         self.left = left
         self.right = right
         self.distance = distance
@@ -387,8 +394,7 @@ class CNear:
                 if rights:
                     scope = id(self.scope)
                     formed = ctx.near_pairs.get(scope, 0)
-                    found, more = near_spans(lefts, rights, self.distance, self.ordered, ctx,
-                                             MAX_NEAR_PAIRS - formed)
+                    found, more = near_spans(lefts, rights, self.distance, self.ordered, ctx, MAX_NEAR_PAIRS - formed)
                     ctx.near_pairs[scope] = formed + more
             ctx.near_spans[id(self)] = found
         return found
@@ -403,8 +409,9 @@ class CNear:
 Placed = tuple[int, int, Pos]
 
 
-def _sides(lefts: Sequence[Pos], rights: Sequence[Pos], ctx: ArticleContext,
-           reach: int | None = None) -> list[tuple[int, list[Placed], list[Placed]]]:
+def _sides(
+    lefts: Sequence[Pos], rights: Sequence[Pos], ctx: ArticleContext, reach: int | None = None
+) -> list[tuple[int, list[Placed], list[Placed]]]:
     """(field, left spans, right spans) for each field where both sides have
     spans: one per (start, end), sorted, numbered.
 
@@ -444,8 +451,13 @@ def _sides(lefts: Sequence[Pos], rights: Sequence[Pos], ctx: ArticleContext,
                 number[offset] = count
                 at = offset
         # (first, last) is unique per side: sorting never compares spans.
-        out.append((f, sorted([(number[s], number[e], pos) for (s, e), pos in left.items()]),
-                    sorted([(number[s], number[e], pos) for (s, e), pos in right.items()])))
+        out.append(
+            (
+                f,
+                sorted([(number[s], number[e], pos) for (s, e), pos in left.items()]),
+                sorted([(number[s], number[e], pos) for (s, e), pos in right.items()]),
+            )
+        )
     return out
 
 
@@ -471,8 +483,14 @@ def _by_place(spans: Sequence[Pos]) -> tuple[dict[tuple[int, int], Pos], dict[tu
     return by_field
 
 
-def near_spans(lefts: Sequence[Pos], rights: Sequence[Pos], distance: int, ordered: bool,
-               ctx: ArticleContext, budget: int = MAX_NEAR_PAIRS) -> tuple[list[Joined], int]:
+def near_spans(
+    lefts: Sequence[Pos],
+    rights: Sequence[Pos],
+    distance: int,
+    ordered: bool,
+    ctx: ArticleContext,
+    budget: int = MAX_NEAR_PAIRS,
+) -> tuple[list[Joined], int]:
     """The spans of `lefts` NEAR/distance `rights` (ONEAR when `ordered`),
     and how many pairs formed them: at most `budget`, or 1 if that is less.
 
@@ -524,8 +542,9 @@ def near_spans(lefts: Sequence[Pos], rights: Sequence[Pos], distance: int, order
     return out, max(budget, 1) - room
 
 
-def _near_few(lefts: Sequence[Pos], rights: Sequence[Pos], distance: int, ordered: bool,
-              ctx: ArticleContext) -> tuple[list[Joined], int]:
+def _near_few(
+    lefts: Sequence[Pos], rights: Sequence[Pos], distance: int, ordered: bool, ctx: ArticleContext
+) -> tuple[list[Joined], int]:
     """`near_spans` by trying each pair: the usual case, one or two
     occurrences a side, where indexing them would cost more."""
     found: dict[tuple[int, int, int], Joined] = {}

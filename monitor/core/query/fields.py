@@ -59,8 +59,11 @@ def _learn(ch: str) -> bool:
         _TABLE[code] = " "
         return True
     folded = fold_word(ch)
-    if len(folded) != 1 or not folded.isalnum() or folded.lower() != folded or (
-        unicodedata.decomposition(ch).startswith("<")
+    if (
+        len(folded) != 1
+        or not folded.isalnum()
+        or folded.lower() != folded
+        or (unicodedata.decomposition(ch).startswith("<"))
     ):
         _COMPLEX.add(ch)
         return False

@@ -50,7 +50,7 @@ FIELDS = ("title", "text", "case", "feed", "tag")
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
 _NEAR_RE = re.compile(r"(O?NEAR)(?:/(.*))?\Z")
 _ENTITY_RE = re.compile(r"@([\w.-]+)")
-_BARE_END = " \t\r\n()\""
+_BARE_END = ' \t\r\n()"'
 MAX_DEPTH = 50  # levels of nesting a query may have
 _TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels)"
 
@@ -113,9 +113,7 @@ def _bare(text: str, col: int) -> Tok:
     if (m := _NEAR_RE.match(text)) is not None:
         arg = m.group(2)
         if arg is None or not arg.isdigit():
-            raise QueryError(
-                f"expected {m.group(1)}/n with a number of words, e.g. {m.group(1)}/5", col
-            )
+            raise QueryError(f"expected {m.group(1)}/n with a number of words, e.g. {m.group(1)}/5", col)
         return Tok("NEAR", text, col, m.group(1), int(arg))
     if text.startswith("@"):
         m = _ENTITY_RE.fullmatch(text)
@@ -271,9 +269,7 @@ class _Parser:
         tok = self.take()
         name = tok.value
         if name not in FIELDS:
-            raise self.error(
-                f"unknown field {tok.text!r} (expected title:, text:, case:, feed: or tag:)", tok
-            )
+            raise self.error(f"unknown field {tok.text!r} (expected title:, text:, case:, feed: or tag:)", tok)
         if name in ("title", "text"):
             if field is not None and field != name:
                 raise self.error(f"{name}: inside {field}: can never match", tok)
@@ -295,8 +291,7 @@ class _Parser:
                 raise self.error("case: term has no letters or digits", arg)
             raw = tuple(arg.value[t.start : t.end] for t in tokens)
             label = "case:" + arg.text
-            return Term(tuple(t.word for t in tokens), label, field, case=True, raw=raw,
-                        column=tok.column)
+            return Term(tuple(t.word for t in tokens), label, field, case=True, raw=raw, column=tok.column)
         if field is not None:
             raise self.error(f"{name}: cannot be used inside {field}:", tok)
         value = fold(arg.value)

@@ -183,8 +183,9 @@ class FallbackPattern(RegexPattern):
             return False
 
 
-def compile_pattern(source: str, ignorecase: bool, *, allow_fallback: bool = True,
-                    label: str | None = None) -> RegexPattern:
+def compile_pattern(
+    source: str, ignorecase: bool, *, allow_fallback: bool = True, label: str | None = None
+) -> RegexPattern:
     """`source` (Python syntax) on RE2, or, when RE2 cannot run it and
     `allow_fallback`, on the bounded fallback engine.
 

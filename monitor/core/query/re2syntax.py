@@ -396,8 +396,11 @@ class _Converter:
         raise Unsupported("uses a negated set with \\W, \\D or \\S and other members, which RE2 cannot write")
 
 
-_POSITIVE = {C.CATEGORY_NOT_WORD: C.CATEGORY_WORD, C.CATEGORY_NOT_DIGIT: C.CATEGORY_DIGIT,
-             C.CATEGORY_NOT_SPACE: C.CATEGORY_SPACE}
+_POSITIVE = {
+    C.CATEGORY_NOT_WORD: C.CATEGORY_WORD,
+    C.CATEGORY_NOT_DIGIT: C.CATEGORY_DIGIT,
+    C.CATEGORY_NOT_SPACE: C.CATEGORY_SPACE,
+}
 
 
 def _category(cat: object, ascii_only: bool) -> str:

@@ -119,9 +119,7 @@ def _backfill() -> None:
         sa.column("canonical_url", sa.String()),
     )
     update = (
-        sa.update(articles)
-        .where(articles.c.id == sa.bindparam("article_id"))
-        .values(canonical_url=sa.bindparam("url"))
+        sa.update(articles).where(articles.c.id == sa.bindparam("article_id")).values(canonical_url=sa.bindparam("url"))
     )
     last_id = 0
     while True:

@@ -36,9 +36,7 @@ depends_on = None
 
 log = logging.getLogger(__name__)
 
-PG_VECTOR = (
-    "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(summary, '') || ' ' || coalesce(content, ''))"
-)
+PG_VECTOR = "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(summary, '') || ' ' || coalesce(content, ''))"
 
 
 def sqlite_fts_ddl() -> tuple[str, ...]:

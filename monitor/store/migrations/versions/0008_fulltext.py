@@ -54,7 +54,12 @@ def downgrade() -> None:
     op.drop_index("ix_articles_page_due", table_name="articles")
     with op.batch_alter_table("articles") as batch:
         for column in (
-            "page_lease_until", "page_lease_owner", "page_reason", "page_due_at", "page_attempts", "page_state",
+            "page_lease_until",
+            "page_lease_owner",
+            "page_reason",
+            "page_due_at",
+            "page_attempts",
+            "page_state",
             "page_text",
         ):
             batch.drop_column(column)

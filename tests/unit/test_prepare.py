@@ -1,0 +1,73 @@
+"""`core.feedplan.prepare`: what a parse worker computes ahead is what the store would compute."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+from monitor.core.feedplan import Known, Prepare, identify, prepare
+from monitor.core.stories import story_keys
+from monitor.fetch.pool import parse_job
+from monitor.models import ArticleData
+
+STRIP = ("utm_source", "ref")
+
+
+def article(i: int, link: str | None) -> ArticleData:
+    return ArticleData(
+        guid=f"g{i}",
+        title=f"Cártel   de Sinaloa {i}",
+        link=link,
+        summary=f"Teaser {i} about the security agreement.",
+        content=f"<p>Full text {i}.</p>",
+        published=None,
+    )
+
+
+ARTICLES = [
+    article(0, "https://News.example/a/1?utm_source=rss&id=7#top"),
+    article(1, "http://news.example/a/2/?ref=home"),
+    article(2, None),
+]
+
+
+def test_prepared_entries_identify_as_plain_ones() -> None:
+    firsts = {a.guid: a for a in ARTICLES}
+    known = {"g1": Known(5, "stale")}
+    plain = identify(firsts, known, STRIP)
+    ahead = identify({a.guid: prepare(a, Prepare(True, STRIP, True)) for a in ARTICLES}, known, STRIP)
+    assert [(e.guid, e.canonical, e.fingerprint) for e in ahead] == [
+        (e.guid, e.canonical, e.fingerprint) for e in plain
+    ]
+    assert ahead[0].canonical is not None and "utm_source" not in ahead[0].canonical
+    assert ahead[1].canonical is None  # known by guid: no URL needed
+
+
+def test_only_a_first_poll_computes_urls_and_keys() -> None:
+    later = prepare(ARTICLES[0], Prepare(first_poll=False, strip_params=STRIP, keys=True))
+    assert later.fingerprint and later.canonical is None and later.story_keys is None
+    first = prepare(ARTICLES[0], Prepare(first_poll=True, strip_params=STRIP, keys=True))
+    assert first.story_keys == story_keys(first.title, first.text)
+    no_stories = prepare(ARTICLES[0], Prepare(first_poll=True, strip_params=STRIP, keys=False))
+    assert no_stories.canonical == first.canonical and no_stories.story_keys is None
+
+
+def test_a_stale_fingerprint_is_not_recomputed_but_a_missing_one_is() -> None:
+    """identify trusts a prepared fingerprint; without one it computes the same value."""
+    prepared = prepare(ARTICLES[0], Prepare())
+    (entry,) = identify({"g0": replace(prepared, fingerprint=None)}, {})
+    assert entry.fingerprint == prepared.fingerprint
+
+
+def test_parse_job_prepares_every_entry_and_pickles() -> None:
+    body = b"""<rss version="2.0"><channel><title>t</title>
+    <item><title>One</title><link>https://x.example/1?utm_source=a</link><guid>1</guid></item>
+    <item><title>Two</title><link>https://x.example/2</link><guid>2</guid></item>
+    </channel></rss>"""
+    status, parsed = parse_job(
+        body, {"content-type": "application/rss+xml"}, "https://x.example/f", 50, Prepare(True, STRIP, True)
+    )
+    assert status == "ok" and not isinstance(parsed, str)
+    assert [a.canonical for a in parsed.articles] == ["https://x.example/1", "https://x.example/2"]
+    assert all(a.fingerprint and a.story_keys for a in parsed.articles)
+    assert pickle.loads(pickle.dumps(parsed)) == parsed
