@@ -81,6 +81,8 @@ def store_feed(
     now = update.now
 
     def match(article: ArticleData) -> Sequence[MatchResult]:
+        if article.matches is not None and not article.page_text:  # matched ahead (`core.feedplan.prepare`)
+            return article.matches
         return match_article(matcher, article.title, article.feed_text, article.page_text, update.feed, update.tags)
 
     with store.feed_transaction(update.feed_id, stories=policy.enabled) as tx:

@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.core.matcher import MatchResult
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class ArticleData:
     # URL of the link (a feed's first poll, where every entry is new).
     fingerprint: str | None = None
     canonical: str | None = None
+    # The watchlists the title and the feed's text match (a first poll's
+    # entries, matched in the parse worker); None: not matched yet.
+    matches: tuple[MatchResult, ...] | None = None
     # The main text of the article's page, when it was fetched and adds to
     # the feed's text (`core.fulltext.page_adds`); '' otherwise.
     page_text: str = ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import random
 import threading
 import time
@@ -22,7 +23,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.config import FeedConfig, Settings
-from monitor.core.feedplan import Prepare, Router
+from monitor.core.feedplan import PreMatch, Prepare, Router
 from monitor.core.matcher import Matcher
 from monitor.core.polling import (
     Decision,
@@ -53,6 +54,8 @@ UNCHANGED_BATCH = 200
 # A lease lasts the fetches of its batch (poll.deadline per round of
 # poll.concurrency) and this much more for parsing and storing.
 LEASE_MARGIN = 60.0
+# Watchlists (pickled) up to this size go with each first poll's parse job.
+PREMATCH_MAX_BYTES = 256 * 1024
 
 
 class PollStore(FeedTransactions, Protocol):
@@ -159,6 +162,9 @@ class Poller:
         self._feeds = {feed.name: feed for feed in settings.feeds}
         self._specs = {feed.name: SourceSpec.of(feed) for feed in settings.feeds}
         self._unchanged: list[tuple[int, Decision]] = []
+        # First polls are matched in the parse workers too, unless the
+        # watchlists are too big to send with every feed.
+        self._prematch = len(pickle.dumps(matcher.spec)) <= PREMATCH_MAX_BYTES
         # Full text: pages of new entries in the poll (`stage`), late ones after it.
         self.pages = PageFetcher(self.fetcher, page_settings(settings))
         self.stage: PageStage[tuple[FeedPoll, ParsedFeed]] = PageStage(
@@ -308,7 +314,9 @@ class Poller:
         # for the few new ones.
         policy = self.route.stories or StoryPolicy(enabled=False)
         first = not result.request.polled
-        how = Prepare(first_poll=first, strip_params=policy.strip_params, keys=first and policy.enabled)
+        feed = self._feeds[result.request.name]
+        match = PreMatch(self.matcher.spec, feed.name, frozenset(feed.tags)) if first and self._prematch else None
+        how = Prepare(first_poll=first, strip_params=policy.strip_params, keys=first and policy.enabled, match=match)
         spec = self._specs.get(result.request.name)
         return (result.body, result.headers, result.final_url, self.settings.poll.max_entries, how, spec)
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.core.identity import canonical_url, content_fingerprint
-from monitor.core.matcher import MatchResult
+from monitor.core.matcher import ArticleText, Matcher, MatcherSpec, MatchResult
 from monitor.core.polling import Decision
 from monitor.core.stories import Assignment, StoryPolicy, story_keys
 from monitor.models import ArticleData
@@ -103,27 +103,50 @@ def first_entries(articles: Iterable[ArticleData]) -> dict[str, ArticleData]:
 
 
 @dataclass(frozen=True)
+class PreMatch:
+    """Matching a first poll's entries ahead: the watchlists, and the feed
+    as the matcher sees it (`feed:` and `tag:` terms)."""
+
+    matcher: MatcherSpec
+    feed: str
+    tags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Prepare:
     """What a parse worker computes ahead for a feed's entries (pure work
     taken off the storing thread). Fingerprints always; on a feed's first
     poll, where every entry is new, canonical URLs (with `strip_params`
-    taken out) and, when stories are on, the story index keys."""
+    taken out), the story index keys when stories are on, and the matches
+    when `match` is given."""
 
     first_poll: bool = False
     strip_params: tuple[str, ...] = ()
     keys: bool = False
+    match: PreMatch | None = None
 
 
-def prepare(article: ArticleData, how: Prepare) -> ArticleData:
-    """`article` with what `how` asks computed ahead (see `identify`)."""
+def prepare(article: ArticleData, how: Prepare, matcher: Matcher | None = None) -> ArticleData:
+    """`article` with what `how` asks computed ahead (see `identify`).
+
+    `matcher`: compiled from `how.match.matcher`. An article on which a
+    regular expression ran out of time is left unmatched (None), so the
+    store matches it again where the timeout is logged and counted.
+    """
     fingerprint = content_fingerprint(article.title, article.feed_text)
     if not how.first_poll:
         return replace(article, fingerprint=fingerprint)
+    matches = None
+    if how.match is not None and matcher is not None and not article.page_text:
+        timeouts = sum(matcher.timeouts.values())
+        found = tuple(matcher.match(ArticleText(article.title, article.feed_text, how.match.feed, how.match.tags)))
+        matches = found if sum(matcher.timeouts.values()) == timeouts else None
     return replace(
         article,
         fingerprint=fingerprint,
         canonical=_canonical(article.link, how.strip_params),
         story_keys=story_keys(article.title, article.text) if how.keys else article.story_keys,
+        matches=matches,
     )
 
 

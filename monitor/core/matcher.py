@@ -133,6 +133,20 @@ def watchlist_parts(spec: WatchlistSpec, entities: Mapping[str, EntitySpec], reg
     return parts
 
 
+@dataclass(frozen=True)
+class MatcherSpec:
+    """What a `Matcher` is compiled from, as plain (picklable, hashable)
+    values: a parse worker compiles its own copy to match a first poll's
+    entries (`core.feedplan.prepare`)."""
+
+    watchlists: tuple[WatchlistSpec, ...]
+    entities: tuple[tuple[str, EntitySpec], ...] = ()
+    regex_fallback: bool = True
+
+    def build(self) -> Matcher:
+        return Matcher(self.watchlists, dict(self.entities), regex_fallback=self.regex_fallback)
+
+
 class Matcher:
     """Compiled watchlists; `match` evaluates one article against all of them.
 
@@ -157,6 +171,7 @@ class Matcher:
     ) -> None:
         self._watchlists = tuple(watchlists)
         self._entities = dict(entities or {})
+        self.spec = MatcherSpec(self._watchlists, tuple(self._entities.items()), regex_fallback)
         table = KeyTable()
         compiled = [
             build_watchlist(

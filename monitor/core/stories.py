@@ -429,7 +429,9 @@ def assign(
     """
     stories: list[int] = []
     joined: set[int] = set()
-    batch_keys: dict[int, list[int]] = defaultdict(list)
+    # Batch articles per key: an int for one (most keys), a tuple for several
+    # (a list per key was most of the cost of a 50-article batch).
+    batch_keys: dict[int, int | tuple[int, ...]] = {}
     merges: dict[int, int] = {}
 
     def final(story: int) -> int:
@@ -443,7 +445,14 @@ def assign(
             for c in (lookup.stored[a] for a in ranked(ks, lookup.buckets) if a in lookup.stored)
         ]
         # Earlier articles of this batch: refs -1, -2, ...
-        earlier = {i for key in ks for i in batch_keys.get(key, ())}
+        earlier: set[int] = set()
+        for key in ks:
+            had = batch_keys.get(key)
+            if had is not None:
+                if isinstance(had, int):
+                    earlier.add(had)
+                else:
+                    earlier.update(had)
         candidates.extend(Candidate(-1 - i, stories[i], shingles_of(i)) for i in sorted(earlier))
         signature = StorySignature(ks, shingles_of(index)) if candidates else None
         match = best_match(signature, candidates, policy.similarity) if signature else None
@@ -471,5 +480,6 @@ def assign(
             if match.story >= 0:
                 joined.add(match.story)
         for key in ks:
-            batch_keys[key].append(index)
+            had = batch_keys.get(key)
+            batch_keys[key] = index if had is None else (had, index) if isinstance(had, int) else (*had, index)
     return Assignment(stories, joined, merges)

@@ -12,8 +12,10 @@ Workers start through `forkserver`: forking a process that runs threads
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +23,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from monitor.core.feedplan import Prepare, prepare
+from monitor.core.matcher import Matcher, MatcherSpec
 from monitor.errors import FetchError
 from monitor.fetch.parse import SourceSpec, parse_feed
 from monitor.models import ParsedFeed
@@ -68,12 +71,37 @@ def parse_job(
     try:
         parsed = parse_feed(body, headers, url, max_entries=max_entries, source=source)
         if how is not None:
-            parsed = replace(parsed, articles=tuple(prepare(a, how) for a in parsed.articles))
+            matcher = _matcher(how.match.matcher) if how.match is not None and how.first_poll else None
+            parsed = replace(parsed, articles=tuple(prepare(a, how, matcher) for a in parsed.articles))
         return "ok", parsed
     except FetchError as exc:
         return "error", exc.reason
     except Exception as exc:  # noqa: BLE001 - a parser crash is this feed's failure only
         return "error", f"parser crashed: {type(exc).__name__}: {exc}"
+
+
+# Matchers compiled in this process for pre-matching (`Prepare.match`), by
+# spec; a config reload brings a new one, the oldest goes.
+_matchers: OrderedDict[MatcherSpec, Matcher] = OrderedDict()
+_MATCHERS_KEPT = 2
+_matchers_lock = threading.Lock()
+
+
+def _matcher(spec: MatcherSpec) -> Matcher:
+    if multiprocessing.parent_process() is not None:
+        # A worker: an article a regular expression timed out on is matched
+        # again by the store, which logs it; this process's line would be a
+        # bare duplicate on stderr.
+        logging.getLogger(Matcher.__module__).disabled = True
+    with _matchers_lock:
+        found = _matchers.get(spec)
+        if found is None:
+            found = _matchers[spec] = spec.build()
+            while len(_matchers) > _MATCHERS_KEPT:
+                _matchers.popitem(last=False)
+        else:
+            _matchers.move_to_end(spec)
+        return found
 
 
 def parse_now(request: ParseRequest) -> ParseOutcome:

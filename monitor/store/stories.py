@@ -372,9 +372,12 @@ def escalate(
     show the story with its sources anyway).
     """
     queued: list[tuple[int, int, str]] = []
+    story_ids = set(story_ids)
+    if not story_ids:
+        return queued
     for story in session.scalars(
         select(StoryRow).where(
-            StoryRow.id.in_(sorted(set(story_ids))),
+            StoryRow.id.in_(sorted(story_ids)),
             StoryRow.alerted_at.is_not(None),
             StoryRow.escalated_at.is_(None),
         )

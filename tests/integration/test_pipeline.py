@@ -42,9 +42,7 @@ def base_config(feed_url: str, channels: dict, watch_channels: list[str]) -> dic
         "delivery": {"max_attempts": 5, "retry_delay": "1m"},
         "feeds": [{"name": "Example World News", "url": feed_url, "tags": ["mexico", "en"]}],
         "channels": channels,
-        "watchlists": [
-            {"name": "cartels", "keywords": CARTELS, "tags": ["mexico"], "channels": watch_channels}
-        ],
+        "watchlists": [{"name": "cartels", "keywords": CARTELS, "tags": ["mexico"], "channels": watch_channels}],
     }
 
 
@@ -148,10 +146,13 @@ def test_broken_feeds_beside_a_good_one(feed_server, make_settings) -> None:
     assert health["Refused"].last_error == "connection refused"
     service.poll(all_feeds=True)
     assert {h.name: h.consecutive_failures for h in service.repo.feed_health()} == {
-        "Example World News": 0, "HTML page": 2, "Server error": 2, "Refused": 2,
+        "Example World News": 0,
+        "HTML page": 2,
+        "Server error": 2,
+        "Refused": 2,
     }
     # Recovery clears the failure count.
-    feed_server.set("/gone.xml", FIXTURE.replace(b"<guid isPermaLink=\"false\">", b"<guid isPermaLink=\"false\">x-"))
+    feed_server.set("/gone.xml", FIXTURE.replace(b'<guid isPermaLink="false">', b'<guid isPermaLink="false">x-'))
     service.poll(all_feeds=True)
     recovered = {h.name: h for h in service.repo.feed_health()}["Server error"]
     assert (recovered.consecutive_failures, recovered.last_error) == (0, None)
@@ -170,9 +171,7 @@ def test_a_hung_feed_is_cut_off_by_the_deadline(feed_server, make_settings) -> N
     assert "timed out" in slow_health.last_error
 
 
-def test_endpoint_down_then_up_is_delivered_exactly_once(
-    feed_server, webhook_server, make_settings
-) -> None:
+def test_endpoint_down_then_up_is_delivered_exactly_once(feed_server, webhook_server, make_settings) -> None:
     url = feed_server.add("/feed.xml", FIXTURE)
     hook = f"json://127.0.0.1:{webhook_server.port}/hook"
     settings = make_settings(base_config(url, {"hook": {"urls": [hook]}}, ["hook"]))
@@ -239,9 +238,7 @@ def test_partial_channel_failure_does_not_resend_to_the_url_that_worked(
 
 def test_cli_poll_once_then_hits_json(feed_server, smtp_server, write_config, capsys) -> None:
     url = feed_server.add("/feed.xml", FIXTURE)
-    config = write_config(
-        base_config(url, {"team-email": {"urls": [smtp_server.mailto_url()]}}, ["team-email"])
-    )
+    config = write_config(base_config(url, {"team-email": {"urls": [smtp_server.mailto_url()]}}, ["team-email"]))
     assert main(["poll", "--once", "--config", str(config)]) == 0
     assert len(smtp_server.messages) == 3
     assert main(["poll", "--once", "--config", str(config)]) == 0
@@ -266,7 +263,10 @@ def test_cli_poll_once_then_hits_json(feed_server, smtp_server, write_config, ca
     assert main(["feeds", "--format", "json", "--config", str(config)]) == 0
     (feed,) = json.loads(capsys.readouterr().out)
     assert (feed["name"], feed["articles"], feed["consecutive_failures"], feed["state"]) == (
-        "Example World News", 4, 0, "ok"
+        "Example World News",
+        4,
+        0,
+        "ok",
     )
     assert feed["last_success_at"] and feed["next_poll_at"]
 
@@ -278,7 +278,9 @@ EVIL = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Evil</title>
 </channel></rss>"""
 
 
-def test_feed_text_cannot_ping_or_smuggle_links_into_slack(feed_server, slack_webhook, webhook_server, make_settings) -> None:
+def test_feed_text_cannot_ping_or_smuggle_links_into_slack(
+    feed_server, slack_webhook, webhook_server, make_settings
+) -> None:
     url = feed_server.add("/evil.xml", EVIL)
     config = base_config(url, {"slack": {"urls": [slack_webhook]}}, ["slack"])
     config["watchlists"][0]["tags"] = []
@@ -292,3 +294,39 @@ def test_feed_text_cannot_ping_or_smuggle_links_into_slack(feed_server, slack_we
     links = re.findall(r"<(https?://[^|>]+)", payload)
     assert links == ["http://news.example.test/real-article"]
     assert "Cartel" in payload
+
+
+def test_a_first_poll_matched_in_the_parse_workers_gives_the_same_hits(
+    full_setup, make_settings, feed_server, tmp_path, monkeypatch
+) -> None:
+    """First polls are matched ahead (`core.feedplan.prepare`): the store
+    then matches none of their entries itself, and the hits are the ones it
+    would have found."""
+    import monitor.ingest
+    import monitor.poller
+
+    calls: list[str] = []
+    real = monitor.ingest.match_article
+
+    def counted(matcher, title, *args, **kwargs):
+        calls.append(title)
+        return real(matcher, title, *args, **kwargs)
+
+    monkeypatch.setattr(monitor.ingest, "match_article", counted)
+
+    def hits(settings) -> list[tuple]:
+        service = new_service(settings)
+        try:
+            summary = service.poll(all_feeds=True)
+        finally:
+            service.close()
+        return sorted(
+            (h.hit.title, h.hit.watchlist, h.hit.terms, h.hit.snippet, h.hit.snippets) for h in summary.new_hits
+        )
+
+    ahead = hits(full_setup)
+    assert calls == [] and len(ahead) == 3
+    monkeypatch.setattr(monitor.poller, "PREMATCH_MAX_BYTES", 0)  # watchlists "too big" to send
+    config = base_config(feed_server.url("/world/rss.xml"), {}, [])
+    in_store = hits(make_settings({**config, "database": f"sqlite:///{tmp_path}/other.db"}))
+    assert len(calls) == 4 and in_store == ahead

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pickle
 from dataclasses import replace
 
-from monitor.core.feedplan import Known, Prepare, identify, prepare
+from monitor.core.feedplan import Known, PreMatch, Prepare, identify, prepare
+from monitor.core.matcher import ArticleText, Matcher, MatcherSpec, WatchlistSpec
+from monitor.core.query.ast import EntitySpec
 from monitor.core.stories import story_keys
 from monitor.fetch.pool import parse_job
+from monitor.ingest import match_article
 from monitor.models import ArticleData
 
 STRIP = ("utm_source", "ref")
@@ -71,3 +74,60 @@ def test_parse_job_prepares_every_entry_and_pickles() -> None:
     assert [a.canonical for a in parsed.articles] == ["https://x.example/1", "https://x.example/2"]
     assert all(a.fingerprint and a.story_keys for a in parsed.articles)
     assert pickle.loads(pickle.dumps(parsed)) == parsed
+
+
+# --- first polls matched ahead ------------------------------------------------------
+
+WATCHLISTS = (
+    WatchlistSpec("cartels", query='"cártel de Sinaloa" OR CJNG'),
+    WatchlistSpec("agreement", keywords=("security agreement",), tags=frozenset({"mexico"})),
+    WatchlistSpec("own feed", query="feed:wire AND teaser"),
+)
+SPEC = MatcherSpec(WATCHLISTS)
+
+
+def test_matches_computed_ahead_are_the_stores() -> None:
+    matcher = SPEC.build()
+    how = Prepare(True, STRIP, True, PreMatch(SPEC, "wire", frozenset({"mexico"})))
+    for a in ARTICLES:
+        ahead = prepare(a, how, matcher)
+        assert ahead.matches == tuple(match_article(matcher, a.title, a.feed_text, "", "wire", frozenset({"mexico"})))
+    assert [r.watchlist for r in prepare(ARTICLES[0], how, matcher).matches or ()] == [
+        "cartels",
+        "agreement",
+        "own feed",
+    ]
+    # The feed's tags count: without "mexico" the tagged watchlist is out.
+    other = prepare(ARTICLES[0], Prepare(True, match=PreMatch(SPEC, "other")), matcher)
+    assert [r.watchlist for r in other.matches or ()] == ["cartels"]
+
+
+def test_not_matched_ahead_later_nor_with_a_page_nor_past_a_timeout() -> None:
+    matcher = SPEC.build()
+    pre = PreMatch(SPEC, "wire")
+    assert prepare(ARTICLES[0], Prepare(False, match=pre), matcher).matches is None
+    assert prepare(replace(ARTICLES[0], page_text="page"), Prepare(True, match=pre), matcher).matches is None
+    hostile = MatcherSpec((WatchlistSpec("hostile", query=r"/(\w+)\1(a|a)+$/"),))
+    timed_out = prepare(
+        replace(ARTICLES[0], title="a" * 30 + "b"), Prepare(True, match=PreMatch(hostile, "wire")), hostile.build()
+    )
+    assert timed_out.matches is None  # the store matches it again, and logs the timeout
+
+
+def test_a_matcher_spec_rebuilds_an_equal_matcher_and_pickles() -> None:
+    matcher = Matcher(WATCHLISTS, {"amlo": EntitySpec("amlo", ("López Obrador",))})
+    spec = pickle.loads(pickle.dumps(matcher.spec))
+    assert spec == matcher.spec and hash(spec) == hash(matcher.spec)
+    text = ArticleText("López Obrador y el CJNG", "", "wire")
+    assert spec.build().match(text) == matcher.match(text)
+
+
+def test_parse_job_matches_a_first_poll_in_the_worker() -> None:
+    body = b"""<rss version="2.0"><channel><title>t</title>
+    <item><title>CJNG leader held</title><link>https://x.example/1</link><guid>1</guid></item>
+    <item><title>Weather</title><link>https://x.example/2</link><guid>2</guid></item>
+    </channel></rss>"""
+    how = Prepare(True, (), False, PreMatch(SPEC, "wire"))
+    _, parsed = parse_job(body, {"content-type": "application/rss+xml"}, "https://x.example/f", 50, how)
+    assert not isinstance(parsed, str)
+    assert [[r.watchlist for r in a.matches or ()] for a in parsed.articles] == [["cartels"], []]
