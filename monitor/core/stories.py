@@ -106,6 +106,10 @@ _TOKEN = re.compile(r"[^\W_]+")
 # The same words in ASCII text (where case-folding is lower() and NFKD does
 # nothing): a plain character class, which `re` scans faster.
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+# What `_TOKEN` matches in a folded text that came out ASCII (most Latin
+# scripts once their accents are gone): exactly \w minus _ there, uppercase
+# included (NFKD makes "H" of "ℌ", which case-folding left alone).
+_FOLDED_ASCII_TOKEN = re.compile(r"[A-Za-z0-9]+")
 # MinHash permutations by multiply-shift hashing: h(x) = (a·x + b) mod 2**64,
 # its top 32 bits kept (a odd) — a universal family, and no division.
 _MASK = np.uint64(0xFFFFFFFF)
@@ -120,9 +124,23 @@ def story_words(text: str) -> list[str]:
     if text.isascii():
         return _ASCII_TOKEN.findall(text.lower())
     folded = unicodedata.normalize("NFKD", text.casefold())
-    if not folded.isascii():
-        folded = _MARKS.sub("", folded)
-    return _TOKEN.findall(folded)
+    if folded.isascii():
+        return _FOLDED_ASCII_TOKEN.findall(folded)
+    folded = _MARKS.sub("", folded)
+    return (_FOLDED_ASCII_TOKEN if folded.isascii() else _TOKEN).findall(folded)
+
+
+class _WordHashes(dict[str, int]):
+    """CRC32 of each word's UTF-8, remembered: a news vocabulary repeats,
+    and a dict lookup is a third of encoding and hashing a word again."""
+
+    def __missing__(self, word: str) -> int:
+        value = self[word] = zlib.crc32(word.encode())
+        return value
+
+
+_WORD_HASHES = _WordHashes()
+_WORD_HASHES_KEPT = 50_000  # words (~7 MB at most); emptied when past it
 
 
 def _shingle_array(words: list[str]) -> np.ndarray:
@@ -132,7 +150,9 @@ def _shingle_array(words: list[str]) -> np.ndarray:
     much as the MinHash)."""
     if not words:
         return np.empty(0, dtype=np.uint64)
-    hashed = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.uint64, count=len(words))
+    if len(_WORD_HASHES) > _WORD_HASHES_KEPT:
+        _WORD_HASHES.clear()
+    hashed = np.fromiter(map(_WORD_HASHES.__getitem__, words), dtype=np.uint64, count=len(words))
     with np.errstate(over="ignore"):
         if len(words) < SHINGLE_WORDS:
             combined = np.array([hashed.sum() * _M1], dtype=np.uint64)

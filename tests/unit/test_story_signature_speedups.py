@@ -15,6 +15,7 @@ import random
 import re
 import threading
 import unicodedata
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +98,28 @@ def test_words_of_ascii_text_are_those_of_the_unicode_path(text: str) -> None:
 
 
 @settings(max_examples=400, deadline=None)
+@given(st.text(max_size=60))
+def test_words_of_any_unicode_text_are_those_of_the_plain_path(text: str) -> None:
+    """Texts that fold to ASCII take a plain character class: the same words,
+    letters NFKD turns into ASCII capitals ("ℌ", "ᴬ") included."""
+    assert story_words(text) == _plain_words(text)
+    for folds_to_capital in ("ℌilbert ᴬB", "Ⅻ ①ﬁ"):
+        assert story_words(folds_to_capital) == _plain_words(folds_to_capital)
+
+
+def test_word_hashes_are_crc32_and_bounded(monkeypatch) -> None:
+    monkeypatch.setattr(stories, "_WORD_HASHES_KEPT", 3)
+    words = ["cártel", "sinaloa", "x", "y", "z", "cártel"]
+    for _ in range(3):
+        got = stories._shingle_array(words)
+        plain = np.array([zlib.crc32(w.encode()) for w in words], dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            combined = plain[:-2] * stories._M1 + plain[1:-1] * stories._M2 + plain[2:]
+        assert got.tolist() == ((combined ^ (combined >> stories._SHIFT)) & stories._MASK).tolist()
+        assert len(stories._WORD_HASHES) <= 3 + len(set(words))
+
+
+@settings(max_examples=400, deadline=None)
 @given(_texts, st.integers(min_value=0, max_value=40))
 def test_lead_sentences_are_the_split_ones(text: str, repeat: int) -> None:
     long = text * repeat  # either side of LEAD_CHARS
@@ -108,7 +131,10 @@ def test_lead_sentences_are_the_split_ones(text: str, repeat: int) -> None:
 def test_minhash_is_the_minimum_of_each_permutation() -> None:
     hashed = np.array(random.Random(1).sample(range(1 << 32), 300), dtype=np.uint64)
     a, b = stories._permutations()
-    plain = [min(((int(x) * int(ai) + int(bi)) % (1 << 64)) >> 32 for x in hashed) for ai, bi in zip(a.ravel(), b.ravel(), strict=True)]
+    plain = [
+        min(((int(x) * int(ai) + int(bi)) % (1 << 64)) >> 32 for x in hashed)
+        for ai, bi in zip(a.ravel(), b.ravel(), strict=True)
+    ]
     assert stories.minhash(hashed).tolist() == plain
     # a repeated shingle changes nothing
     assert stories.minhash(np.concatenate([hashed, hashed[:50]])).tolist() == plain
