@@ -49,6 +49,9 @@ ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"
 )
 MAX_REDIRECTS = 5
+# Fetched results waiting for the caller of `Fetcher.fetch`, at most (or the
+# poll concurrency, if higher): the bodies a poll cycle holds at once.
+RESULTS_AHEAD = 32
 PERMANENT = (301, 308)
 _DONE = object()
 T = TypeVar("T")
@@ -185,12 +188,18 @@ class Fetcher:
         With `idle`, None is yielded whenever nothing arrived for that many
         seconds, so the caller can do other work (finish parsed feeds) while
         a slow feed is still being fetched.
+
+        Fetching runs at most `RESULTS_AHEAD` results ahead of the caller: a
+        feed is not fetched while that many fetched bodies wait to be taken,
+        so a cycle of thousands of feeds holds a bounded number of bodies
+        however slowly the caller stores them.
         """
         if not requests:
             return
         loop = self._ensure_loop()
         results: queue.Queue[object] = queue.Queue()
-        future = asyncio.run_coroutine_threadsafe(self._fetch_all(requests, stop, results.put), loop)
+        ahead = asyncio.Semaphore(max(RESULTS_AHEAD, self.settings.concurrency))
+        future = asyncio.run_coroutine_threadsafe(self._fetch_all(requests, stop, results.put, ahead), loop)
         try:
             while True:
                 try:
@@ -201,6 +210,7 @@ class Fetcher:
                 if item is _DONE:
                     break
                 assert isinstance(item, FetchResult)
+                loop.call_soon_threadsafe(ahead.release)
                 yield item
         finally:
             if not future.done():
@@ -211,16 +221,27 @@ class Fetcher:
                 pass
 
     async def _fetch_all(
-        self, requests: Sequence[FeedRequest], stop: threading.Event | None, put: Callable[[object], None]
+        self,
+        requests: Sequence[FeedRequest],
+        stop: threading.Event | None,
+        put: Callable[[object], None],
+        ahead: asyncio.Semaphore,
     ) -> None:
         client = self._get_client()
         overall = asyncio.Semaphore(self.settings.concurrency)
 
         async def bounded(request: FeedRequest) -> None:
-            async with self.host_slot(request.url), overall:
-                if stop is not None and stop.is_set():
-                    return
-                put(await self.fetch_one(client, request))
+            await ahead.acquire()  # released when the caller takes the result
+            given = False
+            try:
+                async with self.host_slot(request.url), overall:
+                    if stop is not None and stop.is_set():
+                        return
+                    put(await self.fetch_one(client, request))
+                    given = True
+            finally:
+                if not given:
+                    ahead.release()
 
         tasks = [asyncio.create_task(bounded(r)) for r in requests]
         try:

@@ -19,7 +19,9 @@ PUBLIC = "93.184.216.34"
 PUBLIC_2 = "93.184.216.35"
 
 
-def fetch(*urls: str, internet: FakeInternet | None = None, fetcher: Fetcher | None = None, **settings) -> list[FetchResult]:
+def fetch(
+    *urls: str, internet: FakeInternet | None = None, fetcher: Fetcher | None = None, **settings
+) -> list[FetchResult]:
     results: list[FetchResult] = []
     requests = [FeedRequest(i, f"feed{i}", url) for i, url in enumerate(urls)]
     if fetcher is not None:
@@ -80,6 +82,37 @@ def test_stop_abandons_outstanding_fetches(feed_server) -> None:
     assert results == []
 
 
+def test_fetching_runs_a_bounded_number_of_results_ahead_of_a_slow_caller(feed_server, monkeypatch) -> None:
+    """A caller that stores slowly holds at most RESULTS_AHEAD fetched bodies:
+    the next feed is fetched only when it takes one."""
+    import time
+
+    from monitor.fetch import http
+
+    monkeypatch.setattr(http, "RESULTS_AHEAD", 3)
+    urls = [feed_server.add(f"/ahead/{i}.xml", FIXTURE) for i in range(12)]
+    fetcher = Fetcher(FetchSettings(concurrency=2, host_delay=0, per_host=2))
+
+    def served() -> int:
+        return sum(1 for r in feed_server.requests if r.path.startswith("/ahead/"))
+
+    try:
+        taken = 0
+        for result in fetcher.fetch([FeedRequest(i, f"f{i}", u) for i, u in enumerate(urls)]):
+            assert result is not None and result.ok
+            taken += 1
+            # Wait until fetching has used every permit it now has, then
+            # check it went no further (unbounded, it ran to all 12 at once).
+            allowed = min(taken + 3, len(urls))
+            deadline = time.monotonic() + 10
+            while served() < allowed and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert served() == allowed
+    finally:
+        fetcher.close()
+    assert taken == len(urls)
+
+
 # --- redirects into private address space --------------------------------------
 #
 # A "public" feed is configured by a name (feeds.example) that the fake DNS
@@ -126,7 +159,10 @@ def test_permanent_redirect_to_ipv6_loopback_is_refused_and_not_a_move(feed_serv
         ("http://[::ffff:127.0.0.1]:{port}/secret.xml", "redirect to private address ::ffff:127.0.0.1 refused"),
         ("http://10.1.2.3:{port}/secret.xml", "redirect to private address 10.1.2.3 refused"),
         ("http://0.0.0.0:{port}/secret.xml", "redirect to private address 0.0.0.0 refused"),
-        ("http://internal.example:{port}/secret.xml", "redirect to private address 10.0.0.1 (internal.example) refused"),
+        (
+            "http://internal.example:{port}/secret.xml",
+            "redirect to private address 10.0.0.1 (internal.example) refused",
+        ),
         ("http://localhost:{port}/secret.xml", "redirect to private address 127.0.0.1 (localhost) refused"),
         # One private answer among public ones is enough to refuse the name.
         ("http://mixed.example:{port}/secret.xml", "redirect to private address 127.0.0.1 (mixed.example) refused"),
