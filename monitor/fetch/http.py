@@ -39,6 +39,7 @@ from monitor.fetch.addresses import (
     system_resolver,
 )
 from monitor.fetch.decode import ACCEPT_ENCODING, DecodeError, TooLarge, make_decoder
+from monitor.fetch.slots import Slots
 from monitor.models import FeedRequest, FetchResult
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Fetcher:
         self._client: httpx.AsyncClient | None = None
         self._start_lock = threading.Lock()
         # host -> [slots, users]: shared by feed and article-page fetches, on the loop.
-        self._hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+        self._hosts: dict[str, tuple[Slots, list[int]]] = {}
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -131,7 +132,7 @@ class Fetcher:
         hosts publishers link to do not accumulate.
         """
         host = urlsplit(url).netloc.lower()
-        slots, users = self._hosts.setdefault(host, (asyncio.Semaphore(self.settings.per_host), [0]))
+        slots, users = self._hosts.setdefault(host, (Slots(max(self.settings.per_host, 1)), [0]))
         users[0] += 1
         try:
             async with slots:
@@ -198,7 +199,7 @@ class Fetcher:
             return
         loop = self._ensure_loop()
         results: queue.Queue[object] = queue.Queue()
-        ahead = asyncio.Semaphore(max(RESULTS_AHEAD, self.settings.concurrency))
+        ahead = Slots(max(RESULTS_AHEAD, self.settings.concurrency))
         future = asyncio.run_coroutine_threadsafe(self._fetch_all(requests, stop, results.put, ahead), loop)
         try:
             while True:
@@ -225,10 +226,10 @@ class Fetcher:
         requests: Sequence[FeedRequest],
         stop: threading.Event | None,
         put: Callable[[object], None],
-        ahead: asyncio.Semaphore,
+        ahead: Slots,
     ) -> None:
         client = self._get_client()
-        overall = asyncio.Semaphore(self.settings.concurrency)
+        overall = Slots(max(self.settings.concurrency, 1))
 
         async def bounded(request: FeedRequest) -> None:
             await ahead.acquire()  # released when the caller takes the result
@@ -289,6 +290,11 @@ class Fetcher:
                         "permanent_url": moved,
                     }
                     if response.status_code == 304:
+                        # Read its (empty) body: a response closed unread
+                        # closes its connection, and every 304 of a cycle
+                        # would open a new one.
+                        if not response.is_stream_consumed:  # (an in-memory transport's is)
+                            await read_bounded(response, self.settings.max_bytes)
                         return result(**common)
                     if response.status_code >= 400:
                         reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()

@@ -34,6 +34,7 @@ import httpx
 from monitor.fetch.addresses import AddressRefused, send_following_redirects
 from monitor.fetch.decode import DecodeError, TooLarge
 from monitor.fetch.http import MAX_REDIRECTS, Fetcher, read_bounded, short_error
+from monitor.fetch.slots import Slots
 
 __all__ = ["PageFetcher", "PageResult", "PageSettings"]
 
@@ -93,7 +94,7 @@ class PageFetcher:
         self.settings = settings
         self._robots: OrderedDict[str, _Robots] = OrderedDict()
         self._robots_loading: dict[str, asyncio.Future[_Robots]] = {}
-        self._overall: asyncio.Semaphore | None = None
+        self._overall: Slots | None = None
 
     def submit(self, url: str, *, trusted: bool) -> concurrent.futures.Future[PageResult]:
         """Fetch `url` in the background. `trusted`: on the host of the feed the operator configured."""
@@ -106,7 +107,7 @@ class PageFetcher:
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             return PageResult(url, reason="not an http(s) URL")
         if self._overall is None:
-            self._overall = asyncio.Semaphore(self.settings.concurrency)
+            self._overall = Slots(max(self.settings.concurrency, 1))
         deadline = self.fetcher.settings.deadline
         try:
             if self.settings.respect_robots:

@@ -254,3 +254,41 @@ def test_unknown_redirect_host_is_a_dns_failure(feed_server, internet) -> None:
     feed_server.redirect("/feed.xml", f"http://nowhere.example:{feed_server.port}/x.xml", status=302)
     (result,) = fetch(public(feed_server, "/feed.xml"), internet=internet)
     assert result.error == "DNS lookup failed (host not found)"
+
+
+def test_not_modified_answers_keep_their_connection() -> None:
+    """A 304's (empty) body is read, so its kept-alive connection serves the
+    next feed: a cycle of 304s does not open a connection per feed."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    connections: list[int] = []
+
+    class NotModified(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(1)
+
+        def do_GET(self) -> None:
+            self.send_response(304)
+            self.send_header("ETag", '"v1"')
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotModified)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fetcher = Fetcher(FetchSettings(concurrency=1, per_host=1, host_delay=0))
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        requests = [FeedRequest(i, f"f{i}", f"{base}/{i}.xml", etag='"v1"') for i in range(10)]
+        results = [r for r in fetcher.fetch(requests) if r is not None]
+    finally:
+        fetcher.close()
+        server.shutdown()
+        server.server_close()
+    assert [r.not_modified for r in results] == [True] * 10
+    assert len(connections) == 1
