@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.config import FeedConfig, Settings
-from monitor.core.feedplan import PreMatch, Prepare, Router
+from monitor.core.feedplan import PreMatch, Prepare, Router, pack_seen
 from monitor.core.matcher import Matcher
 from monitor.core.polling import (
     Decision,
@@ -54,7 +54,7 @@ UNCHANGED_BATCH = 200
 # A lease lasts the fetches of its batch (poll.deadline per round of
 # poll.concurrency) and this much more for parsing and storing.
 LEASE_MARGIN = 60.0
-# Watchlists (pickled) up to this size go with each first poll's parse job.
+# Watchlists (pickled) up to this size go with each parse job (matching new entries there).
 PREMATCH_MAX_BYTES = 256 * 1024
 
 
@@ -162,7 +162,10 @@ class Poller:
         self._feeds = {feed.name: feed for feed in settings.feeds}
         self._specs = {feed.name: SourceSpec.of(feed) for feed in settings.feeds}
         self._unchanged: list[tuple[int, Decision]] = []
-        # First polls are matched in the parse workers too, unless the
+        # The guids each feed carried at its last poll, as 4-byte digests
+        # (`core.feedplan.pack_seen`): what the workers need not prepare.
+        self._seen: dict[int, bytes] = {}
+        # New entries are matched in the parse workers too, unless the
         # watchlists are too big to send with every feed.
         self._prematch = len(pickle.dumps(matcher.spec)) <= PREMATCH_MAX_BYTES
         # Full text: pages of new entries in the poll (`stage`), late ones after it.
@@ -309,14 +312,17 @@ class Poller:
                 log.exception("could not record %d unchanged feeds", len(batch))
 
     def _parse_request(self, result: FetchResult) -> ParseRequest:
-        # A feed's first poll: every entry is new, so the workers compute
-        # canonical URLs and story keys too (in parallel); later polls do it
-        # for the few new ones.
+        # The workers prepare the entries new to this process in full
+        # (canonical URLs, story keys, matches): all of them on a feed's
+        # first poll, the ones not carried at its last poll after that.
+        # A feed polled before this process started gets fingerprints only
+        # (the store does the rest for its few new entries), then is known.
         policy = self.route.stories or StoryPolicy(enabled=False)
-        first = not result.request.polled
-        feed = self._feeds[result.request.name]
-        match = PreMatch(self.matcher.spec, feed.name, frozenset(feed.tags)) if first and self._prematch else None
-        how = Prepare(first_poll=first, strip_params=policy.strip_params, keys=first and policy.enabled, match=match)
+        request = result.request
+        seen = b"" if not request.polled else self._seen.get(request.feed_id)
+        feed = self._feeds[request.name]
+        match = PreMatch(self.matcher.spec, feed.name, frozenset(feed.tags)) if self._prematch else None
+        how = Prepare(policy.strip_params, policy.enabled, match, seen)
         spec = self._specs.get(result.request.name)
         return (result.body, result.headers, result.final_url, self.settings.poll.max_entries, how, spec)
 
@@ -444,6 +450,7 @@ class Poller:
             kind=parsed.kind,
         )
         saved = store_feed(self.repo, update, self.matcher, self.route, decide)
+        self._seen[request.feed_id] = pack_seen(a.guid for a in parsed.articles)
         summary.feeds_ok += 1
         METRICS.poll_outcome("ok", result.elapsed)
         METRICS.stored(saved.new_articles, [h.hit.watchlist for h in saved.hits])

@@ -20,6 +20,8 @@ References before ids exist: a new article is `-1 - i` (its index in
 from __future__ import annotations
 
 import hashlib
+import zlib
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -115,26 +117,54 @@ class PreMatch:
 @dataclass(frozen=True)
 class Prepare:
     """What a parse worker computes ahead for a feed's entries (pure work
-    taken off the storing thread). Fingerprints always; on a feed's first
-    poll, where every entry is new, canonical URLs (with `strip_params`
-    taken out), the story index keys when stories are on, and the matches
-    when `match` is given."""
+    taken off the storing thread).
 
-    first_poll: bool = False
+    Fingerprints for every entry. Entries new to this process are prepared
+    in full: canonical URL (with `strip_params` taken out), story index keys
+    when `keys`, and their matches when `match` is given. `seen` says which
+    are new: None, none; else those whose guid key is not among `seen`
+    (`seen_digest`s packed by `pack_seen`: the guids the feed carried at its
+    last poll; empty on a feed's first poll, where every entry is new).
+    A digest collision only leaves an entry to the store, which computes
+    what it lacks.
+    """
+
     strip_params: tuple[str, ...] = ()
     keys: bool = False
     match: PreMatch | None = None
+    seen: bytes | None = None
 
 
-def prepare(article: ArticleData, how: Prepare, matcher: Matcher | None = None) -> ArticleData:
-    """`article` with what `how` asks computed ahead (see `identify`).
+def seen_digest(guid: str) -> int:
+    """A stable 32-bit digest of an entry's guid key (the same in every process)."""
+    return zlib.crc32(guid_key(guid).encode("utf-8", "surrogatepass"))
+
+
+def pack_seen(guids: Iterable[str]) -> bytes:
+    """The digests of `guids`, packed for `Prepare.seen` (4 bytes each)."""
+    return array("I", sorted({seen_digest(g) for g in guids})).tobytes()
+
+
+def prepare_all(
+    articles: Iterable[ArticleData], how: Prepare, matcher: Matcher | None = None
+) -> tuple[ArticleData, ...]:
+    """`articles` with what `how` asks computed ahead (see `Prepare`)."""
+    if how.seen is None:
+        return tuple(prepare(a, how, None, full=False) for a in articles)
+    seen = frozenset(array("I", how.seen))
+    return tuple(prepare(a, how, matcher, full=seen_digest(a.guid) not in seen) for a in articles)
+
+
+def prepare(article: ArticleData, how: Prepare, matcher: Matcher | None = None, *, full: bool = True) -> ArticleData:
+    """`article` with its fingerprint, and when `full` its canonical URL,
+    story keys and matches (see `identify`).
 
     `matcher`: compiled from `how.match.matcher`. An article on which a
     regular expression ran out of time is left unmatched (None), so the
     store matches it again where the timeout is logged and counted.
     """
     fingerprint = content_fingerprint(article.title, article.feed_text)
-    if not how.first_poll:
+    if not full:
         return replace(article, fingerprint=fingerprint)
     matches = None
     if how.match is not None and matcher is not None and not article.page_text:

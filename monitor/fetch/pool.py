@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from monitor.core.feedplan import Prepare, prepare
+from monitor.core.feedplan import Prepare, prepare_all
 from monitor.core.matcher import Matcher, MatcherSpec
 from monitor.errors import FetchError
 from monitor.fetch.parse import SourceSpec, parse_feed
@@ -63,16 +63,16 @@ def parse_job(
     """Parse one feed body (in a worker process, or here).
 
     `how`: what to compute ahead for each entry, in parallel (`Prepare`):
-    fingerprints, and on a feed's first poll, where every entry is new (a
-    cold start of a thousand feeds is fifty thousand articles), canonical
-    URLs and story keys; later polls compute those in the store for the few
-    new entries only.
+    fingerprints, and for the entries new to this process (all of them on a
+    feed's first poll: a cold start of a thousand feeds is fifty thousand
+    articles) canonical URLs, story keys and matches, so the store only
+    looks up and writes.
     """
     try:
         parsed = parse_feed(body, headers, url, max_entries=max_entries, source=source)
         if how is not None:
-            matcher = _matcher(how.match.matcher) if how.match is not None and how.first_poll else None
-            parsed = replace(parsed, articles=tuple(prepare(a, how, matcher) for a in parsed.articles))
+            matcher = _matcher(how.match.matcher) if how.match is not None and how.seen is not None else None
+            parsed = replace(parsed, articles=prepare_all(parsed.articles, how, matcher))
         return "ok", parsed
     except FetchError as exc:
         return "error", exc.reason

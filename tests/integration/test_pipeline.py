@@ -296,12 +296,12 @@ def test_feed_text_cannot_ping_or_smuggle_links_into_slack(
     assert "Cartel" in payload
 
 
-def test_a_first_poll_matched_in_the_parse_workers_gives_the_same_hits(
+def test_new_entries_matched_in_the_parse_workers_give_the_same_hits(
     full_setup, make_settings, feed_server, tmp_path, monkeypatch
 ) -> None:
-    """First polls are matched ahead (`core.feedplan.prepare`): the store
-    then matches none of their entries itself, and the hits are the ones it
-    would have found."""
+    """New entries are matched ahead (`core.feedplan.prepare`): the store
+    then matches none of them itself, and the hits are the ones it would
+    have found — on a first poll and on a later one."""
     import monitor.ingest
     import monitor.poller
 
@@ -314,19 +314,32 @@ def test_a_first_poll_matched_in_the_parse_workers_gives_the_same_hits(
 
     monkeypatch.setattr(monitor.ingest, "match_article", counted)
 
+    later = FIXTURE.replace(
+        b"<item>",
+        b"<item><title>CJNG cartel cell dismantled in Jalisco</title><link>https://news.example/cjng</link>"
+        b"<guid>cjng-cell</guid><description>Federal forces said the cartel cell ran a lab.</description>"
+        b"</item><item>",
+        1,
+    )
+
     def hits(settings) -> list[tuple]:
         service = new_service(settings)
         try:
             summary = service.poll(all_feeds=True)
+            feed_server.add("/world/rss.xml", later)
+            again = service.poll(all_feeds=True)
         finally:
+            feed_server.add("/world/rss.xml", FIXTURE)
             service.close()
+        assert again.new_articles == 1
         return sorted(
-            (h.hit.title, h.hit.watchlist, h.hit.terms, h.hit.snippet, h.hit.snippets) for h in summary.new_hits
+            (h.hit.title, h.hit.watchlist, h.hit.terms, h.hit.snippet, h.hit.snippets)
+            for h in [*summary.new_hits, *again.new_hits]
         )
 
     ahead = hits(full_setup)
-    assert calls == [] and len(ahead) == 3
+    assert calls == [] and len(ahead) == 4
     monkeypatch.setattr(monitor.poller, "PREMATCH_MAX_BYTES", 0)  # watchlists "too big" to send
     config = base_config(feed_server.url("/world/rss.xml"), {}, [])
     in_store = hits(make_settings({**config, "database": f"sqlite:///{tmp_path}/other.db"}))
-    assert len(calls) == 4 and in_store == ahead
+    assert len(calls) == 5 and in_store == ahead

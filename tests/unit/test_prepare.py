@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import replace
 
-from monitor.core.feedplan import Known, PreMatch, Prepare, identify, prepare
+from monitor.core.feedplan import Known, PreMatch, Prepare, identify, pack_seen, prepare, prepare_all
 from monitor.core.matcher import ArticleText, Matcher, MatcherSpec, WatchlistSpec
 from monitor.core.query.ast import EntitySpec
 from monitor.core.stories import story_keys
@@ -38,7 +38,7 @@ def test_prepared_entries_identify_as_plain_ones() -> None:
     firsts = {a.guid: a for a in ARTICLES}
     known = {"g1": Known(5, "stale")}
     plain = identify(firsts, known, STRIP)
-    ahead = identify({a.guid: prepare(a, Prepare(True, STRIP, True)) for a in ARTICLES}, known, STRIP)
+    ahead = identify({a.guid: prepare(a, Prepare(STRIP, True)) for a in ARTICLES}, known, STRIP)
     assert [(e.guid, e.canonical, e.fingerprint) for e in ahead] == [
         (e.guid, e.canonical, e.fingerprint) for e in plain
     ]
@@ -46,13 +46,18 @@ def test_prepared_entries_identify_as_plain_ones() -> None:
     assert ahead[1].canonical is None  # known by guid: no URL needed
 
 
-def test_only_a_first_poll_computes_urls_and_keys() -> None:
-    later = prepare(ARTICLES[0], Prepare(first_poll=False, strip_params=STRIP, keys=True))
-    assert later.fingerprint and later.canonical is None and later.story_keys is None
-    first = prepare(ARTICLES[0], Prepare(first_poll=True, strip_params=STRIP, keys=True))
-    assert first.story_keys == story_keys(first.title, first.text)
-    no_stories = prepare(ARTICLES[0], Prepare(first_poll=True, strip_params=STRIP, keys=False))
-    assert no_stories.canonical == first.canonical and no_stories.story_keys is None
+def test_only_entries_new_to_the_feed_are_prepared_in_full() -> None:
+    how = Prepare(STRIP, True, seen=pack_seen([ARTICLES[0].guid]))
+    carried, new, _ = prepare_all(ARTICLES, how)
+    assert carried.fingerprint and carried.canonical is None and carried.story_keys is None
+    assert new.fingerprint and new.canonical and new.story_keys == story_keys(new.title, new.text)
+    # A first poll (nothing seen): every entry; unknown (seen None): none.
+    assert all(a.story_keys for a in prepare_all(ARTICLES, Prepare(STRIP, True, seen=b"")))
+    assert not any(a.story_keys or a.canonical for a in prepare_all(ARTICLES, Prepare(STRIP, True)))
+    assert all(a.fingerprint for a in prepare_all(ARTICLES, Prepare(STRIP, True)))
+    no_stories = prepare(ARTICLES[0], Prepare(STRIP, keys=False))
+    assert no_stories.canonical == prepare(ARTICLES[0], Prepare(STRIP, True)).canonical
+    assert no_stories.story_keys is None
 
 
 def test_a_stale_fingerprint_is_not_recomputed_but_a_missing_one_is() -> None:
@@ -68,7 +73,7 @@ def test_parse_job_prepares_every_entry_and_pickles() -> None:
     <item><title>Two</title><link>https://x.example/2</link><guid>2</guid></item>
     </channel></rss>"""
     status, parsed = parse_job(
-        body, {"content-type": "application/rss+xml"}, "https://x.example/f", 50, Prepare(True, STRIP, True)
+        body, {"content-type": "application/rss+xml"}, "https://x.example/f", 50, Prepare(STRIP, True, seen=b"")
     )
     assert status == "ok" and not isinstance(parsed, str)
     assert [a.canonical for a in parsed.articles] == ["https://x.example/1", "https://x.example/2"]
@@ -88,7 +93,7 @@ SPEC = MatcherSpec(WATCHLISTS)
 
 def test_matches_computed_ahead_are_the_stores() -> None:
     matcher = SPEC.build()
-    how = Prepare(True, STRIP, True, PreMatch(SPEC, "wire", frozenset({"mexico"})))
+    how = Prepare(STRIP, True, PreMatch(SPEC, "wire", frozenset({"mexico"})))
     for a in ARTICLES:
         ahead = prepare(a, how, matcher)
         assert ahead.matches == tuple(match_article(matcher, a.title, a.feed_text, "", "wire", frozenset({"mexico"})))
@@ -98,18 +103,19 @@ def test_matches_computed_ahead_are_the_stores() -> None:
         "own feed",
     ]
     # The feed's tags count: without "mexico" the tagged watchlist is out.
-    other = prepare(ARTICLES[0], Prepare(True, match=PreMatch(SPEC, "other")), matcher)
+    other = prepare(ARTICLES[0], Prepare(match=PreMatch(SPEC, "other")), matcher)
     assert [r.watchlist for r in other.matches or ()] == ["cartels"]
 
 
-def test_not_matched_ahead_later_nor_with_a_page_nor_past_a_timeout() -> None:
+def test_not_matched_ahead_when_carried_before_nor_with_a_page_nor_past_a_timeout() -> None:
     matcher = SPEC.build()
     pre = PreMatch(SPEC, "wire")
-    assert prepare(ARTICLES[0], Prepare(False, match=pre), matcher).matches is None
-    assert prepare(replace(ARTICLES[0], page_text="page"), Prepare(True, match=pre), matcher).matches is None
+    carried = Prepare(match=pre, seen=pack_seen([ARTICLES[0].guid]))
+    assert prepare_all(ARTICLES[:1], carried, matcher)[0].matches is None
+    assert prepare(replace(ARTICLES[0], page_text="page"), Prepare(match=pre), matcher).matches is None
     hostile = MatcherSpec((WatchlistSpec("hostile", query=r"/(\w+)\1(a|a)+$/"),))
     timed_out = prepare(
-        replace(ARTICLES[0], title="a" * 30 + "b"), Prepare(True, match=PreMatch(hostile, "wire")), hostile.build()
+        replace(ARTICLES[0], title="a" * 30 + "b"), Prepare(match=PreMatch(hostile, "wire")), hostile.build()
     )
     assert timed_out.matches is None  # the store matches it again, and logs the timeout
 
@@ -127,7 +133,7 @@ def test_parse_job_matches_a_first_poll_in_the_worker() -> None:
     <item><title>CJNG leader held</title><link>https://x.example/1</link><guid>1</guid></item>
     <item><title>Weather</title><link>https://x.example/2</link><guid>2</guid></item>
     </channel></rss>"""
-    how = Prepare(True, (), False, PreMatch(SPEC, "wire"))
+    how = Prepare((), False, PreMatch(SPEC, "wire"), seen=b"")
     _, parsed = parse_job(body, {"content-type": "application/rss+xml"}, "https://x.example/f", 50, how)
     assert not isinstance(parsed, str)
     assert [[r.watchlist for r in a.matches or ()] for a in parsed.articles] == [["cartels"], []]
