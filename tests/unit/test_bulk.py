@@ -1,13 +1,19 @@
-"""`store.bulk.insert_rows` on SQLite stores exactly what SQLAlchemy's Core insert stores."""
+"""`store.bulk.insert_rows` stores exactly what SQLAlchemy's Core insert stores (SQLite, and
+PostgreSQL when MONITOR_TEST_DATABASE_URL names one)."""
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, create_engine, insert, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from monitor.models import Snippet
@@ -67,8 +73,36 @@ def rows() -> dict[Table, list[dict[str, Any]]]:
     }
 
 
-def stored(path: Path, fast: bool) -> dict[str, list[tuple[Any, ...]]]:
-    engine = create_engine(f"sqlite:///{path}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two empty databases of one kind: one for the Core insert, one for ours."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/core.db", f"sqlite:///{tmp_path}/fast.db"
+        return
+    base = os.environ.get("MONITOR_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("no PostgreSQL (MONITOR_TEST_DATABASE_URL)")
+    schemas = [f"bulk_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        for schema in schemas:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield tuple(  # type: ignore[misc]
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+            for schema in schemas
+        )
+    finally:
+        with admin.begin() as connection:
+            for schema in schemas:
+                connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+def stored(url: str, fast: bool) -> dict[str, list[tuple[Any, ...]]]:
+    engine = create_engine(url)
     Base.metadata.create_all(engine)
     with Session(engine) as session, session.begin():
         for table, values in rows().items():
@@ -85,10 +119,12 @@ def stored(path: Path, fast: bool) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-def test_the_sqlite_path_stores_what_core_stores(tmp_path: Path) -> None:
-    core, fast = stored(tmp_path / "core.db", False), stored(tmp_path / "fast.db", True)
+def test_our_insert_stores_what_core_stores(urls: tuple[str, str]) -> None:
+    core, fast = stored(urls[0], False), stored(urls[1], True)
     assert fast == core
     assert len(fast["articles"]) == 2 and fast["deliveries"][0].count("alert")  # a default filled in
+    terms = fast["hits"][0][4]
+    assert (json.loads(terms) if isinstance(terms, str) else terms) == ["Sinaloa", "cártel"]  # JSON, not an array
 
 
 def test_the_sqlite_path_reads_back_through_the_orm(tmp_path: Path) -> None:
