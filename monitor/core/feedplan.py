@@ -106,8 +106,8 @@ def first_entries(articles: Iterable[ArticleData]) -> dict[str, ArticleData]:
 
 @dataclass(frozen=True)
 class PreMatch:
-    """Matching a first poll's entries ahead: the watchlists, and the feed
-    as the matcher sees it (`feed:` and `tag:` terms)."""
+    """Matching new entries ahead, in the parse worker: the watchlists, and
+    the feed as the matcher sees it (`feed:` and `tag:` terms)."""
 
     matcher: MatcherSpec
     feed: str

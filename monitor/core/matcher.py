@@ -136,8 +136,8 @@ def watchlist_parts(spec: WatchlistSpec, entities: Mapping[str, EntitySpec], reg
 @dataclass(frozen=True)
 class MatcherSpec:
     """What a `Matcher` is compiled from, as plain (picklable, hashable)
-    values: a parse worker compiles its own copy to match a first poll's
-    entries (`core.feedplan.prepare`)."""
+    values: a parse worker compiles its own copy to match new entries
+    (`core.feedplan.prepare`)."""
 
     watchlists: tuple[WatchlistSpec, ...]
     entities: tuple[tuple[str, EntitySpec], ...] = ()

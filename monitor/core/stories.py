@@ -33,6 +33,7 @@ import numpy as np
 import regex
 
 from monitor.core.identity import unique_paragraphs
+from monitor.core.keyindex import KeyIndex
 
 __all__ = [
     "BANDS",
@@ -449,9 +450,7 @@ def assign(
     """
     stories: list[int] = []
     joined: set[int] = set()
-    # Batch articles per key: an int for one (most keys), a tuple for several
-    # (a list per key was most of the cost of a 50-article batch).
-    batch_keys: dict[int, int | tuple[int, ...]] = {}
+    batch_keys = KeyIndex()  # batch article indexes per key
     merges: dict[int, int] = {}
 
     def final(story: int) -> int:
@@ -465,14 +464,7 @@ def assign(
             for c in (lookup.stored[a] for a in ranked(ks, lookup.buckets) if a in lookup.stored)
         ]
         # Earlier articles of this batch: refs -1, -2, ...
-        earlier: set[int] = set()
-        for key in ks:
-            had = batch_keys.get(key)
-            if had is not None:
-                if isinstance(had, int):
-                    earlier.add(had)
-                else:
-                    earlier.update(had)
+        earlier = batch_keys.union(ks)
         candidates.extend(Candidate(-1 - i, stories[i], shingles_of(i)) for i in sorted(earlier))
         signature = StorySignature(ks, shingles_of(index)) if candidates else None
         match = best_match(signature, candidates, policy.similarity) if signature else None
@@ -499,7 +491,5 @@ def assign(
             stories.append(match.story)
             if match.story >= 0:
                 joined.add(match.story)
-        for key in ks:
-            had = batch_keys.get(key)
-            batch_keys[key] = index if had is None else (had, index) if isinstance(had, int) else (*had, index)
+        batch_keys.add(ks, index)
     return Assignment(stories, joined, merges)

@@ -26,6 +26,8 @@ from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from monitor.store.cursor import driver_cursor
+
 __all__ = ["insert_rows"]
 
 # Rows per statement on PostgreSQL (one array per column, bounded).
@@ -61,8 +63,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     if plan is None:  # another database, or a computed default: the Core insert
         session.execute(insert(table), list(rows))
         return
-    cursor = connection.connection.cursor()
-    try:
+    with driver_cursor(session) as cursor:
         if dialect.name == "sqlite":
             cursor.executemany(plan.statement, [plan.values(row) for row in rows])
             return
@@ -70,8 +71,6 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             values = [plan.values(row) for row in rows[start : start + ROWS_PER_STATEMENT]]
             cursor.execute(plan.statement, [[v[i] for v in values] for i in range(width)])
-    finally:
-        cursor.close()
 
 
 @lru_cache(maxsize=64)

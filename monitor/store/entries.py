@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import numpy as np
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,7 +39,9 @@ from monitor.core.matcher import MatchResult
 from monitor.core.stories import StoryLookup, StoryPolicy, story_keys
 from monitor.models import ArticleData, HitRecord, NewHit, body_text
 from monitor.store.bulk import insert_rows
+from monitor.store.cursor import fetch_rows
 from monitor.store.feeds import mark_success
+from monitor.store.pending import PendingKeys
 from monitor.store.schema import (
     ArticleRow,
     ArticleSourceRow,
@@ -64,7 +65,7 @@ from monitor.store.stories import (
     touch_stories,
 )
 
-__all__ = ["EntryStore", "FeedTransaction", "HitTransaction", "SaveResult", "guid_key"]
+__all__ = ["EntryStore", "FeedTransaction", "HitTransaction", "PendingKeys", "SaveResult", "guid_key"]
 
 
 @dataclass(frozen=True)
@@ -349,18 +350,9 @@ def _by_canonical_url(session: Session, urls: list[str]) -> list[tuple[str | Non
     """
     if not urls:
         return []
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute(
-                f"SELECT canonical_url, id FROM {ArticleRow.__tablename__} WHERE canonical_url = ANY(%s)",
-                (urls,),
-                prepare=False,  # type: ignore[call-arg]  # psycopg's cursor
-            )
-            return [(url, int(article_id)) for url, article_id in cursor.fetchall()]
-        finally:
-            cursor.close()
+    if session.get_bind().dialect.name == "postgresql":
+        statement = f"SELECT canonical_url, id FROM {ArticleRow.__tablename__} WHERE canonical_url = ANY(%s)"
+        return [(url, int(article_id)) for url, article_id in fetch_rows(session, statement, (urls,), prepare=False)]
     return [
         (url, article_id)
         for chunk in chunks(urls, 500)
@@ -368,63 +360,6 @@ def _by_canonical_url(session: Session, urls: list[str]) -> list[tuple[str | Non
             select(ArticleRow.canonical_url, ArticleRow.id).where(ArticleRow.canonical_url.in_(chunk))
         )
     ]
-
-
-class PendingKeys:
-    """Story keys of articles this process committed but has not written to
-    the index yet, and the lookups that must see them meanwhile.
-
-    SQLite only: its B-tree is cheaper to fill in sorted batches than one
-    feed at a time (a thousand-feed first poll rewrote scattered index pages
-    a thousand times). Bounded: past `limit` keys the owner flushes, so
-    memory does not grow with the size of a cycle (a cold cycle of 50,000
-    articles brings ~900,000 keys). Most keys belong to one article, kept as
-    a plain int; a shared key holds a tuple.
-    """
-
-    def __init__(self, limit: int = 100_000) -> None:
-        self.limit = limit
-        self._by_key: dict[int, int | tuple[int, ...]] = {}
-        # The same rows again as two flat columns, for `take` to sort in numpy.
-        self._keys: list[int] = []
-        self._ids: list[int] = []
-
-    @property
-    def count(self) -> int:
-        return len(self._keys)
-
-    def add(self, article_id: int, keys: Sequence[int]) -> None:
-        by_key = self._by_key
-        for key in keys:
-            had = by_key.get(key)
-            if had is None:
-                by_key[key] = article_id
-            elif isinstance(had, int):
-                by_key[key] = (had, article_id)
-            else:
-                by_key[key] = (*had, article_id)
-        self._keys.extend(keys)
-        self._ids.extend([article_id] * len(keys))
-
-    def get(self, key: int, default: Sequence[int] = ()) -> Sequence[int]:
-        """The articles waiting with `key` (a `Mapping.get` for `story_lookup`)."""
-        had = self._by_key.get(key)
-        if had is None:
-            return default
-        return (had,) if isinstance(had, int) else had
-
-    @property
-    def full(self) -> bool:
-        return self.count >= self.limit
-
-    def take(self) -> list[tuple[int, int]]:
-        """Every (key, article id) row, sorted; the buffer is emptied."""
-        keys = np.array(self._keys, dtype=np.int64)
-        ids = np.array(self._ids, dtype=np.int64)
-        order = np.lexsort((ids, keys))
-        rows = list(zip(keys[order].tolist(), ids[order].tolist(), strict=True))
-        self._by_key, self._keys, self._ids = {}, [], []
-        return rows
 
 
 class EntryStore:

@@ -18,12 +18,13 @@ from monitor.models import (
     HitRecord,
     StoredArticle,
 )
-from monitor.store.entries import EntryStore, PendingKeys
+from monitor.store.entries import EntryStore
 from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitFilter, find_hits, hit_records
 from monitor.store.jobs import JobStore
 from monitor.store.nodes import NodeStore
 from monitor.store.pages import PageStore
+from monitor.store.pending import PendingKeys
 from monitor.store.schema import (
     ArticleRow,
     FeedRow,

@@ -29,6 +29,7 @@ from monitor.core.stories import (
 )
 from monitor.models import HitRecord, Source, body_text
 from monitor.store.bulk import insert_rows
+from monitor.store.cursor import fetch_rows
 from monitor.store.schema import (
     ArticleRow,
     ArticleSourceRow,
@@ -137,16 +138,8 @@ def _probe(session: Session, keys: list[int]) -> list[tuple[int, int]]:
                 select(StoryKeyRow.key, StoryKeyRow.article_id).where(StoryKeyRow.key.in_(chunk))
             )
         ]
-    # On the driver's own cursor (the same connection and transaction): the
-    # statement runs for every new article, and SQLAlchemy's execution and
-    # result layers cost about as much as SQLite's index probes.
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(statement, (parameter,))
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    return [(int(key), int(article_id)) for key, article_id in rows]
+    # On the driver's own cursor: the statement runs for every new feed.
+    return [(int(key), int(article_id)) for key, article_id in fetch_rows(session, statement, (parameter,))]
 
 
 def _stored_candidates(session: Session, article_ids: set[int]) -> dict[int, Candidate]:
@@ -192,13 +185,8 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     # last entry (wrapped in coalesce() it scans the table). On the driver's
     # cursor: three of these per stored feed, and SQLAlchemy's statement
     # layers cost ten times SQLite's answer.
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(f"SELECT max(id) FROM {table.name}")
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    first = int(row[0] or 0) + 1 if row else 1
+    ((last,),) = fetch_rows(session, f"SELECT max(id) FROM {table.name}")
+    first = int(last or 0) + 1
     return list(range(first, first + count))
 
 
