@@ -133,15 +133,20 @@ def story_words(text: str) -> list[str]:
 
 class _WordHashes(dict[str, int]):
     """CRC32 of each word's UTF-8, remembered: a news vocabulary repeats,
-    and a dict lookup is a third of encoding and hashing a word again."""
+    and a dict lookup is a third of encoding and hashing a word again.
+    Words longer than `_WORD_KEPT_CHARS` (a publisher's run of letters) are
+    hashed but not kept, so the memo stays a few MB whatever the feeds say."""
 
     def __missing__(self, word: str) -> int:
-        value = self[word] = zlib.crc32(word.encode())
+        value = zlib.crc32(word.encode())
+        if len(word) <= _WORD_KEPT_CHARS:
+            self[word] = value
         return value
 
 
 _WORD_HASHES = _WordHashes()
-_WORD_HASHES_KEPT = 50_000  # words (~7 MB at most); emptied when past it
+_WORD_HASHES_KEPT = 50_000  # words (at most ~7 MB with the length cap); emptied when past it
+_WORD_KEPT_CHARS = 40
 
 
 def _shingle_array(words: list[str]) -> np.ndarray:

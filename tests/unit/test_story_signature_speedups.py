@@ -117,6 +117,10 @@ def test_word_hashes_are_crc32_and_bounded(monkeypatch) -> None:
             combined = plain[:-2] * stories._M1 + plain[1:-1] * stories._M2 + plain[2:]
         assert got.tolist() == ((combined ^ (combined >> stories._SHIFT)) & stories._MASK).tolist()
         assert len(stories._WORD_HASHES) <= 3 + len(set(words))
+    # A publisher's endless word is hashed alike but not remembered.
+    long_word = "x" * 10_000
+    assert stories._WORD_HASHES[long_word] == zlib.crc32(long_word.encode())
+    assert long_word not in stories._WORD_HASHES
 
 
 @settings(max_examples=400, deadline=None)
