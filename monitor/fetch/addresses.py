@@ -36,6 +36,8 @@ import anyio
 import httpcore
 import httpx
 
+from monitor.fetch.connpool import LinearPool, check_httpcore
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # host, port -> the addresses it resolves to (IP literals as text), best first.
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -122,9 +124,10 @@ class _SocketOnce(httpcore.AsyncNetworkStream):
 
     httpcore's pool asks every pooled connection whether its socket is
     readable (closed by the server?) each time it places or finishes a
-    request — ~85 asks per request with twenty kept-alive connections — and
-    anyio answers each by building the socket's attributes, a getpeername()
-    included: more CPU than the request itself. Here an ask is one poll(),
+    request — ~40 asks per request with twenty kept-alive connections, even
+    with the pool's planning made linear (connpool.py) — and anyio answers
+    each by building the socket's attributes, a getpeername() included:
+    more CPU than the request itself. Here an ask is one poll(),
     and a "no" is trusted for `QUIET` seconds (asks come in bursts): a
     server's close that lands inside that moment is the same race as one
     landing just after any check.
@@ -274,10 +277,12 @@ def _checked_pool(backend: CheckingBackend, limits: httpx.Limits, tls: ssl.SSLCo
     transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits, trust_env=False)
     # httpx (0.27, 0.28) has no public way to give its transport a network
     # backend (encode/httpx#3749); the pool it wraps is replaced with an equal
-    # one that connects through ours. Checked, so an httpx change fails loudly.
+    # one that connects through ours (and plans in linear time: connpool.py).
+    # Checked, so an httpx change fails loudly.
     if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
         raise TypeError("this httpx version does not keep an httpcore pool in AsyncHTTPTransport._pool")
-    transport._pool = httpcore.AsyncConnectionPool(
+    check_httpcore()
+    transport._pool = LinearPool(
         ssl_context=tls,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
