@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 
 from monitor.store.cursor import driver_cursor
 
@@ -38,19 +40,46 @@ Processor = Callable[[Any], Any] | None
 
 @dataclass(frozen=True)
 class _Plan:
-    """An INSERT for rows with a given key set, and how to turn a row into its values."""
+    """An INSERT for rows with a given key set, and how to turn rows into its values.
+
+    The statement names the rows' columns first, in key order (read with
+    one itemgetter), then the left-out columns with a scalar default (their
+    bound values worked out once).
+    """
 
     statement: str
-    # Per column: the row key (None: the column's scalar default), that default, the bind processor.
-    columns: tuple[tuple[str | None, Any, Processor], ...]
+    get: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    # (position, bind processor, memoise) for the rows' columns that have a processor.
+    processed: tuple[tuple[int, Callable[[Any], Any], bool], ...]
+    # The left-out columns' bound defaults.
+    tail: tuple[Any, ...]
 
-    def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            (process(row[key]) if key is not None else process(default))
-            if process is not None
-            else (row[key] if key is not None else default)
-            for key, default, process in self.columns
-        )
+    def values(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """Each row's bound values, in statement order.
+
+        A datetime column's processor runs once per distinct value of a
+        batch (rows share their `now`): keyed with its tzinfo too, since
+        equal instants in different zones may store differently.
+        """
+        get, processed, tail = self.get, self.processed, self.tail
+        if not processed:
+            return [get(row) + tail for row in rows]
+        memo: dict[tuple[Any, ...], Any] = {}
+        out = []
+        for row in rows:
+            values = list(get(row))
+            for i, process, memoise in processed:
+                value = values[i]
+                if memoise and value is not None:
+                    key = (i, value, value.tzinfo)
+                    bound = memo.get(key, memo)
+                    if bound is memo:
+                        bound = memo[key] = process(value)
+                    values[i] = bound
+                else:
+                    values[i] = process(value)
+            out.append(tuple(values) + tail)
+        return out
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -65,12 +94,11 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         return
     with driver_cursor(session) as cursor:
         if dialect.name == "sqlite":
-            cursor.executemany(plan.statement, [plan.values(row) for row in rows])
+            cursor.executemany(plan.statement, plan.values(rows))
             return
-        width = len(plan.columns)
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            values = [plan.values(row) for row in rows[start : start + ROWS_PER_STATEMENT]]
-            cursor.execute(plan.statement, [[v[i] for v in values] for i in range(width)])
+            values = plan.values(rows[start : start + ROWS_PER_STATEMENT])
+            cursor.execute(plan.statement, [list(column) for column in zip(*values, strict=True)])
 
 
 @lru_cache(maxsize=64)
@@ -86,25 +114,37 @@ def _plan(table: Table, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None
     unknown = names - set(table.c.keys())
     if unknown:
         raise KeyError(f"{table.name} has no column {sorted(unknown)[0]!r}")
-    columns: list[tuple[str | None, Any, Processor]] = []
-    quoted: list[str] = []
-    types: list[str] = []
+    keyed: list[tuple[str, Processor, bool, str, str]] = []
+    defaulted: list[tuple[Any, str, str]] = []
     prepare = dialect.identifier_preparer
     for column in table.columns:
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        name, sql_type = prepare.format_column(column), column.type.compile(dialect=dialect)
         if column.key in names:
-            key, default = column.key, None
+            keyed.append((column.key, process, _is_datetime(column.type), name, sql_type))
         elif column.default is not None:
             if not column.default.is_scalar:
                 return None
-            key, default = None, column.default.arg  # type: ignore[attr-defined]
-        else:
-            continue
-        columns.append((key, default, column.type.dialect_impl(dialect).bind_processor(dialect)))
-        quoted.append(prepare.format_column(column))
-        types.append(column.type.compile(dialect=dialect))
+            default = column.default.arg  # type: ignore[attr-defined]
+            defaulted.append((process(default) if process is not None else default, name, sql_type))
+    keys_in_order = [key for key, *_ in keyed]
+    getter = itemgetter(*keys_in_order)
+    get: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+        getter if len(keys_in_order) > 1 else (lambda row: (getter(row),))
+    )
+    processed = tuple((i, p, memo) for i, (_, p, memo, _, _) in enumerate(keyed) if p is not None)
+    quoted = [q for *_, q, _ in keyed] + [q for _, q, _ in defaulted]
+    types = [k for *_, k in keyed] + [k for *_, k in defaulted]
     target = f"INSERT INTO {prepare.format_table(table)} ({', '.join(quoted)}) "
     if dialect.name == "sqlite":
         statement = target + f"VALUES ({', '.join('?' for _ in quoted)})"
     else:
         statement = target + f"SELECT * FROM unnest({', '.join(f'%s::{kind}[]' for kind in types)})"
-    return _Plan(statement, tuple(columns))
+    return _Plan(statement, get, processed, tuple(value for value, _, _ in defaulted))
+
+
+def _is_datetime(kind: TypeEngine[Any]) -> bool:
+    """A DateTime column, or a decorator over one (its bound values can be memoised)."""
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl_instance
+    return isinstance(kind, DateTime)

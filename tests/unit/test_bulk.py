@@ -38,8 +38,9 @@ def rows() -> dict[Table, list[dict[str, Any]]]:
                 "summary": "s",
                 "content": "",
                 "story_id": 3,
-                # another offset: stored in UTC, as the Core insert does
-                "published_at": NOW.astimezone(timezone(timedelta(hours=-6))),
+                # another offset: stored in UTC, as the Core insert does (the
+                # same instant in two zones: bound values are memoised per zone)
+                "published_at": NOW.astimezone(timezone(timedelta(hours=-6))) if i == 1 else NOW,
                 "first_seen_at": NOW,
                 "updated_at": None,
             }
