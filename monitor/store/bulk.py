@@ -42,7 +42,7 @@ Processor = Callable[[Any], Any] | None
 class _Plan:
     """An INSERT for rows with a given key set, and how to turn rows into its values.
 
-    The statement names the rows' columns first, in key order (read with
+    The statement names the rows' columns first, in table order (read with
     one itemgetter), then the left-out columns with a scalar default (their
     bound values worked out once).
     """
@@ -128,10 +128,12 @@ def _plan(table: Table, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None
             default = column.default.arg  # type: ignore[attr-defined]
             defaulted.append((process(default) if process is not None else default, name, sql_type))
     keys_in_order = [key for key, *_ in keyed]
-    getter = itemgetter(*keys_in_order)
-    get: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
-        getter if len(keys_in_order) > 1 else (lambda row: (getter(row),))
-    )
+    get: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    if len(keys_in_order) == 1:  # an itemgetter of one key gives no tuple
+        only = keys_in_order[0]
+        get = lambda row: (row[only],)  # noqa: E731
+    else:  # none: every column is left to its default
+        get = itemgetter(*keys_in_order) if keys_in_order else lambda row: ()
     processed = tuple((i, p, memo) for i, (_, p, memo, _, _) in enumerate(keyed) if p is not None)
     quoted = [q for *_, q, _ in keyed] + [q for _, q, _ in defaulted]
     types = [k for *_, k in keyed] + [k for *_, k in defaulted]
