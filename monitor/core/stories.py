@@ -131,36 +131,41 @@ def story_words(text: str) -> list[str]:
     return (_FOLDED_ASCII_TOKEN if folded.isascii() else _TOKEN).findall(folded)
 
 
-class _WordHashes(dict[str, int]):
-    """CRC32 of each word's UTF-8, remembered: a news vocabulary repeats,
-    and a dict lookup is a third of encoding and hashing a word again.
-    Words longer than `_WORD_KEPT_CHARS` (a publisher's run of letters) are
-    hashed but not kept, so the memo stays a few MB whatever the feeds say."""
-
-    def __missing__(self, word: str) -> int:
-        value = zlib.crc32(word.encode())
-        if len(word) <= _WORD_KEPT_CHARS:
-            self[word] = value
-        return value
+# The ASCII words again, on the text's bytes: `zlib.crc32` takes bytes, so
+# the words come out ready to hash, without an encode per word.
+_ASCII_BYTES_TOKEN = re.compile(rb"[a-z0-9]+")
 
 
-_WORD_HASHES = _WordHashes()
-_WORD_HASHES_KEPT = 50_000  # words (at most ~7 MB with the length cap); emptied when past it
-_WORD_KEPT_CHARS = 40
+def _word_bytes(text: str) -> list[bytes]:
+    """The UTF-8 of each word of `story_words(text)`."""
+    if text.isascii():
+        words: list[bytes] = _ASCII_BYTES_TOKEN.findall(text.lower().encode("ascii"))
+        return words
+    return [word.encode() for word in story_words(text)]
 
 
-def _shingle_array(words: list[str]) -> np.ndarray:
-    """Hashed word 3-grams (uint64 < 2**32; CRC32-based: stable across runs),
-    a repeated 3-gram more than once: MinHash takes minima and `shingles`
-    builds a set, so neither needs them distinct (sorting them out cost as
-    much as the MinHash)."""
-    if not words:
+def _word_hashes(text: str) -> np.ndarray:
+    """CRC32 of each word's UTF-8 (the words of `story_words`), in order.
+
+    ASCII text (most news) is split on its bytes and each word hashed as it
+    comes: no per-word str, encode or memo. A memo of word hashes (a dict of
+    the vocabulary) was tried: fast in a loop over one feed, but between a
+    feed's other work its ~1 MB is out of the CPU cache and each lookup is a
+    few cache misses — slower than hashing the word again.
+    """
+    words = _word_bytes(text)
+    return np.fromiter(map(zlib.crc32, words), dtype=np.uint64, count=len(words))
+
+
+def _shingle_array(hashed: np.ndarray) -> np.ndarray:
+    """Hashed word 3-grams (uint64 < 2**32; CRC32-based: stable across runs)
+    of the word hashes in text order, a repeated 3-gram more than once:
+    MinHash takes minima and `shingles` builds a set, so neither needs them
+    distinct (sorting them out cost as much as the MinHash)."""
+    if not len(hashed):
         return np.empty(0, dtype=np.uint64)
-    if len(_WORD_HASHES) > _WORD_HASHES_KEPT:
-        _WORD_HASHES.clear()
-    hashed = np.fromiter(map(_WORD_HASHES.__getitem__, words), dtype=np.uint64, count=len(words))
     with np.errstate(over="ignore"):
-        if len(words) < SHINGLE_WORDS:
+        if len(hashed) < SHINGLE_WORDS:
             combined = np.array([hashed.sum() * _M1], dtype=np.uint64)
         else:
             combined = hashed[:-2] * _M1 + hashed[1:-1] * _M2 + hashed[2:]
@@ -251,7 +256,7 @@ def shingles(title: str, text: str) -> frozenset[int]:
     key = _text_digest(title, text)
     found = _MEMO.get(key)
     if found is None:
-        found = frozenset(_shingle_array(story_words(f"{title}\n{unique_paragraphs(text)}")).tolist())
+        found = frozenset(_shingle_array(_word_hashes(f"{title}\n{unique_paragraphs(text)}")).tolist())
         _MEMO.put(key, found)
     return found
 
@@ -292,10 +297,10 @@ def _lead_keys(text: str, unique: str | None = None) -> list[int]:
     the whole text is the lead)."""
     keys: list[int] = []
     for sentence in _lead_sentences(text, unique):
-        words = story_words(sentence)
+        words = _word_bytes(sentence)
         if len(words) < SENTENCE_MIN_WORDS:
             continue
-        keys.append(_key(b"S:" + " ".join(words).encode()))
+        keys.append(_key(b"S:" + b" ".join(words)))
         if len(keys) == LEAD_SENTENCES:
             break
     return keys
@@ -326,7 +331,7 @@ def _key(data: bytes) -> int:
 
 def _signature(title: str, text: str) -> tuple[tuple[int, ...], np.ndarray]:
     body = unique_paragraphs(text)
-    hashed = _shingle_array(story_words(f"{title}\n{body}"))
+    hashed = _shingle_array(_word_hashes(f"{title}\n{body}"))
     return tuple(dict.fromkeys([*_band_keys(hashed), *_lead_keys(text, body)])), hashed
 
 

@@ -107,20 +107,20 @@ def test_words_of_any_unicode_text_are_those_of_the_plain_path(text: str) -> Non
         assert story_words(folds_to_capital) == _plain_words(folds_to_capital)
 
 
-def test_word_hashes_are_crc32_and_bounded(monkeypatch) -> None:
-    monkeypatch.setattr(stories, "_WORD_HASHES_KEPT", 3)
-    words = ["cártel", "sinaloa", "x", "y", "z", "cártel"]
-    for _ in range(3):
-        got = stories._shingle_array(words)
-        plain = np.array([zlib.crc32(w.encode()) for w in words], dtype=np.uint64)
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_texts, st.text(max_size=80)))
+def test_word_hashes_are_crc32_of_each_words_utf8(text: str) -> None:
+    """Hashed on the text's bytes when it is ASCII, word by word otherwise:
+    either way the CRC32 of each word of `story_words`, in order, and the
+    3-grams combine them by the documented formula."""
+    words = story_words(text)
+    plain = np.array([zlib.crc32(w.encode()) for w in words], dtype=np.uint64)
+    assert stories._word_hashes(text).tolist() == plain.tolist()
+    if len(words) >= stories.SHINGLE_WORDS:
         with np.errstate(over="ignore"):
             combined = plain[:-2] * stories._M1 + plain[1:-1] * stories._M2 + plain[2:]
-        assert got.tolist() == ((combined ^ (combined >> stories._SHIFT)) & stories._MASK).tolist()
-        assert len(stories._WORD_HASHES) <= 3 + len(set(words))
-    # A publisher's endless word is hashed alike but not remembered.
-    long_word = "x" * 10_000
-    assert stories._WORD_HASHES[long_word] == zlib.crc32(long_word.encode())
-    assert long_word not in stories._WORD_HASHES
+        expected = ((combined ^ (combined >> stories._SHIFT)) & stories._MASK).tolist()
+        assert stories._shingle_array(stories._word_hashes(text)).tolist() == expected
 
 
 @settings(max_examples=400, deadline=None)
@@ -182,7 +182,7 @@ def test_the_memo_is_consistent_across_threads() -> None:
     forget_shingles()
     rng = random.Random(3)
     texts = [" ".join(f"w{rng.randrange(3000)}" for _ in range(120)) for _ in range(60)]
-    expected = [frozenset(stories._shingle_array(story_words(f"t\n{t}")).tolist()) for t in texts]
+    expected = [frozenset(stories._shingle_array(stories._word_hashes(f"t\n{t}")).tolist()) for t in texts]
     failures: list[int] = []
 
     def work(seed: int) -> None:
