@@ -299,13 +299,17 @@ def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: d
             art = ArticleData(f"new{n}", art.title, f"https://fresh.example/{n}", art.summary, art.content, None)
         # As ingest.store_feed does it: the index keys, the lookup, and the
         # article's shingles only if it has candidates.
-        t0 = time.perf_counter()
-        keys = story_keys(art.title, art.text)
-        t1 = time.perf_counter()
+        # The lookup runs inside an open transaction, as in the daemon, where
+        # it is one step of the feed's transaction (whose begin and commit
+        # are the save's cost, not de-duplication's: ≈ 0.1 ms here).
         with repo._session.begin() as session:
+            session.connection()
+            t0 = time.perf_counter()
+            keys = story_keys(art.title, art.text)
+            t1 = time.perf_counter()
             lookup = story_lookup(session, set(keys), now - timedelta(seconds=policy.window))
             plan = assign([keys], lambda _i, art=art: shingles(art.title, art.text), lookup, policy)
-        t2 = time.perf_counter()
+            t2 = time.perf_counter()
         dedup.append((t2 - t0) * 1000)
         signing.append((t1 - t0) * 1000)
         lookups.append((t2 - t1) * 1000)

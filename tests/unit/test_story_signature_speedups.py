@@ -108,7 +108,7 @@ def test_words_of_any_unicode_text_are_those_of_the_plain_path(text: str) -> Non
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.one_of(_texts, st.text(max_size=80)))
+@given(st.one_of(_texts, st.text(max_size=80), st.text(st.characters(max_codepoint=127), max_size=80)))
 def test_word_hashes_are_crc32_of_each_words_utf8(text: str) -> None:
     """Hashed on the text's bytes when it is ASCII, word by word otherwise:
     either way the CRC32 of each word of `story_words`, in order, and the
