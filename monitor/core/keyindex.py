@@ -36,6 +36,21 @@ class KeyIndex:
             return default
         return (had,) if isinstance(had, int) else had
 
+    def pairs(self, keys: Iterable[int]) -> list[tuple[int, int]]:
+        """(key, id) for each id under each of `keys`: one pass, for a feed's
+        few hundred keys at once (a `get` per key was a call and a tuple each)."""
+        found: list[tuple[int, int]] = []
+        by_key = self._by_key
+        for key in keys:
+            had = by_key.get(key)
+            if had is None:
+                continue
+            if isinstance(had, int):
+                found.append((key, had))
+            else:
+                found.extend((key, id_) for id_ in had)
+        return found
+
     def union(self, keys: Iterable[int]) -> set[int]:
         """Every id under any of `keys`."""
         found: set[int] = set()

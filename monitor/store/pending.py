@@ -10,7 +10,7 @@ other daemons see them at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -43,6 +43,10 @@ class PendingKeys:
     def get(self, key: int, default: Sequence[int] = ()) -> Sequence[int]:
         """The articles waiting with `key` (a `Mapping.get` for `story_lookup`)."""
         return self._index.get(key) or default
+
+    def pairs(self, keys: Iterable[int]) -> list[tuple[int, int]]:
+        """(key, article id) for the waiting articles under any of `keys`."""
+        return self._index.pairs(keys)
 
     @property
     def full(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar, cast
@@ -60,7 +60,9 @@ def lock_stories(session: Session) -> None:
 class WaitingKeys(Protocol):
     """Index keys committed but not yet written (`store.entries.PendingKeys`)."""
 
-    def get(self, key: int, default: Sequence[int] = (), /) -> Sequence[int]: ...
+    def pairs(self, keys: Iterable[int], /) -> list[tuple[int, int]]:
+        """(key, article id) for each waiting article under any of `keys`."""
+        ...
 
 
 def story_lookup(session: Session, keys: set[int], since: datetime, pending: WaitingKeys | None = None) -> StoryLookup:
@@ -69,14 +71,12 @@ def story_lookup(session: Session, keys: set[int], since: datetime, pending: Wai
     `pending`: keys of articles committed earlier in this poll cycle whose
     index rows are not written yet (`Repository.flush_story_keys`).
     """
-    buckets = _buckets(session, keys, since, pending or {})
+    buckets = _buckets(session, keys, since, pending)
     wanted = {article_id for members in buckets.values() for article_id in members}
     return StoryLookup(buckets, _stored_candidates(session, wanted))
 
 
-def _buckets(
-    session: Session, keys: set[int], since: datetime, pending: WaitingKeys | Mapping[int, Sequence[int]]
-) -> dict[int, list[int]]:
+def _buckets(session: Session, keys: set[int], since: datetime, pending: WaitingKeys | None) -> dict[int, list[int]]:
     """Recent articles per index key, a few per story, hot (boilerplate) keys left out.
 
     A key is boilerplate when many *different stories* share it (an outlet's
@@ -88,7 +88,8 @@ def _buckets(
     # Two steps, so the lookup is index probes on the key alone: joined in
     # one query with a time range, the planner may walk recent articles.
     found = _probe(session, sorted(keys))
-    found.extend((key, article_id) for key in keys for article_id in pending.get(key, ()))
+    if pending is not None:
+        found.extend(pending.pairs(keys))
     recent: dict[int, int | None] = {}
     for chunk in chunks(sorted({article_id for _, article_id in found}), 500):
         recent.update(

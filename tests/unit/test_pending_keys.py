@@ -28,3 +28,21 @@ def test_take_returns_every_row_sorted_and_empties(batches: list[tuple[int, list
         expected.extend((key, article_id) for key in keys)
     assert pending.take() == sorted(expected)
     assert pending.count == 0 and pending.take() == []
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 30), st.lists(st.integers(0, 40), max_size=12)), max_size=30),
+    st.sets(st.integers(0, 50), max_size=30),
+)
+def test_pairs_are_every_waiting_article_under_the_asked_keys(
+    batches: list[tuple[int, list[int]]], asked: set[int]
+) -> None:
+    """One pass over a feed's keys finds what a `get` per key does, the
+    articles of a shared key in the order they came."""
+    pending = PendingKeys()
+    for article_id, keys in batches:
+        pending.add(article_id, list(dict.fromkeys(keys)))
+    expected = [(key, article_id) for key in asked for article_id in pending.get(key)]
+    assert pending.pairs(asked) == expected
+    for key in asked:
+        assert [a for k, a in pending.pairs([key])] == [a for a, keys in batches if key in keys]
