@@ -123,6 +123,24 @@ def test_word_hashes_are_crc32_of_each_words_utf8(text: str) -> None:
         assert stories._shingle_array(stories._word_hashes(text)).tolist() == expected
 
 
+_MIXED = list("aeñóÅøßрĀ日本ℌᴬﬁ①Ⅻ’“”–—…·\u0301\u0327\u20dd _-.,\n") + ["\ud800", "\U0001f600", "\U0001e94b"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(st.text(alphabet=st.sampled_from(_MIXED), max_size=120), st.text(max_size=120)))
+def test_word_bytes_are_the_utf8_of_story_words(text: str) -> None:
+    """The byte path drops marks, keeps non-ASCII letters inside their word
+    and splits on everything else, as the pattern path does."""
+    assert stories._word_bytes(text) == [word.encode() for word in story_words(text)]
+
+
+def test_a_text_of_many_distinct_separators_takes_the_pattern_path() -> None:
+    separators = "".join(chr(0x2190 + i) for i in range(stories._MAX_REPLACED_CHARS + 10))  # arrows
+    text = "año".join(separators) + "“x”"
+    assert stories._word_bytes(text) == [word.encode() for word in story_words(text)]
+    assert stories._word_bytes(text)[:2] == [b"ano", b"ano"]
+
+
 @settings(max_examples=400, deadline=None)
 @given(_texts, st.integers(min_value=0, max_value=40))
 def test_lead_sentences_are_the_split_ones(text: str, repeat: int) -> None:
