@@ -123,7 +123,7 @@ def test_word_hashes_are_crc32_of_each_words_utf8(text: str) -> None:
         assert stories._shingle_array(stories._word_hashes(text)).tolist() == expected
 
 
-_MIXED = list("aeñóÅøßрĀ日本ℌᴬﬁ①Ⅻ’“”–—…·\u0301\u0327\u20dd _-.,\n") + ["\ud800", "\U0001f600", "\U0001e94b"]
+_MIXED = [*"aeñóÅøßрĀ日本ℌᴬﬁ①Ⅻ’“”–—…·\u0301\u0327\u20dd _-.,\n", "\ud800", "\U0001f600", "\U0001e94b"]
 
 
 @settings(max_examples=1000, deadline=None)
