@@ -427,6 +427,11 @@ class EntryStore:
                     )
                     .order_by(ArticleRow.id)
                     .limit(batch)
+                    # PostgreSQL: held until the keys are in, so another
+                    # daemon's retention cannot delete an article between
+                    # this read and its keys' insert (what the foreign key
+                    # did before migration 0010). SQLite's writers are serial.
+                    .with_for_update(read=True, key_share=True)
                 ).all()
                 if rows:
                     add_keys(

@@ -163,3 +163,55 @@ def test_one_digest_window_is_recorded_once_when_daemons_open_it_together(databa
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_an_article_being_reindexed_cannot_be_deleted_until_its_keys_are_in(repos, database_url, monkeypatch) -> None:
+    """The story index has no foreign key (migration 0010): the start-up
+    re-index holds its articles (FOR KEY SHARE), so another daemon's
+    retention waits instead of leaving keys of a deleted article behind."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's writers are serial: no other writer can run in between")
+    import sqlalchemy as sa
+
+    from monitor.store import entries
+    from monitor.store.schema import ArticleRow, StoryRow
+
+    a, b = repos[0], repos[1]
+    feed_id = next(f.feed_id for f in a.due_feeds(NOW + timedelta(days=1)))
+    with a.engine.begin() as conn:
+        conn.execute(sa.insert(StoryRow.__table__).values(id=7, title="t", first_seen_at=NOW, last_seen_at=NOW))
+        conn.execute(
+            sa.insert(ArticleRow.__table__).values(
+                id=70,
+                feed_id=feed_id,
+                guid="g70",
+                title="Cartel leaders arrested",
+                story_id=7,
+                content="Security forces arrested two cartel leaders near the border on Tuesday morning, officials said.",
+                published_at=NOW,
+                first_seen_at=NOW,
+            )
+        )
+    attempts: list[str] = []
+    computing = entries.story_keys
+
+    def keys_while_another_daemon_deletes(title: str, text: str) -> tuple[int, ...]:
+        with b.engine.connect() as conn:
+            try:
+                with conn.begin():
+                    conn.exec_driver_sql("SET LOCAL lock_timeout = '300ms'")
+                    conn.exec_driver_sql("DELETE FROM articles WHERE id = 70")
+                attempts.append("deleted")
+            except sa.exc.OperationalError as exc:
+                attempts.append(type(exc.orig).__name__)
+        return computing(title, text)
+
+    monkeypatch.setattr(entries, "story_keys", keys_while_another_daemon_deletes)
+    assert a.index_missing_story_keys(NOW - timedelta(days=1)) == 1
+    assert attempts == ["LockNotAvailable"]
+    with a.engine.connect() as conn:
+        keys = conn.exec_driver_sql("SELECT count(*) FROM story_keys WHERE article_id = 70").scalar_one()
+    assert keys > 0
+    with b.engine.begin() as conn:  # once the keys are in, retention proceeds as usual
+        conn.exec_driver_sql("DELETE FROM story_keys WHERE article_id = 70")
+        conn.exec_driver_sql("DELETE FROM articles WHERE id = 70")

@@ -214,6 +214,45 @@ def test_fresh_database_is_built_by_the_revisions(database_url: str) -> None:
         engine.dispose()
 
 
+def test_story_keys_lose_their_foreign_key_keeping_their_rows_and_downgrade_puts_it_back(database_url: str) -> None:
+    """0010: the index keeps its rows and accepts a key whose article is
+    gone; downgrading drops such keys and brings the constraint back."""
+    from alembic import command
+
+    from monitor.store.migrate import make_config
+
+    engine = make_engine(database_url, migrate=False)
+    try:
+        upgrade(engine, "0009_spikes")
+        with engine.begin() as conn:
+            conn.execute(sa.insert(FeedRow.__table__).values(id=1, name="wire", url="http://wire/", created_at=T0))
+            conn.execute(
+                sa.insert(ArticleRow.__table__).values(
+                    id=1, feed_id=1, guid="g", title="t", published_at=T0, first_seen_at=T0
+                )
+            )
+            conn.exec_driver_sql("INSERT INTO story_keys (key, article_id) VALUES (11, 1), (12, 1)")
+        upgrade(engine)
+        assert schema_differences(engine) == []
+        with engine.begin() as conn:
+            assert sa.inspect(conn).get_foreign_keys("story_keys") == []
+            conn.exec_driver_sql("INSERT INTO story_keys (key, article_id) VALUES (13, 999)")  # article gone
+            rows = conn.exec_driver_sql("SELECT key, article_id FROM story_keys ORDER BY key").all()
+        assert [tuple(r) for r in rows] == [(11, 1), (12, 1), (13, 999)]
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+            with conn.begin():
+                command.downgrade(make_config(conn), "0009_spikes")
+        with engine.begin() as conn:
+            fks = sa.inspect(conn).get_foreign_keys("story_keys")
+            assert [(fk["referred_table"], fk["constrained_columns"]) for fk in fks] == [("articles", ["article_id"])]
+            rows = conn.exec_driver_sql("SELECT key, article_id FROM story_keys ORDER BY key").all()
+        assert [tuple(r) for r in rows] == [(11, 1), (12, 1)]
+    finally:
+        engine.dispose()
+
+
 def test_revision_0001_is_the_first_released_schema(database_url: str) -> None:
     engine = plain_engine(database_url)
     with engine.begin() as conn:
