@@ -507,8 +507,12 @@ def report(args: argparse.Namespace, server: Server, raw: dict[str, float],
         f"| peak RSS main process | {mb(main_peak)} | {mb(reader_peak)} | target < 300 MB: {ok(main_peak < 300 * 2**20)} |",
         f"| peak RSS per pool worker (sampled peak PSS of all {workers}) | {mb(worker_peak)} ({mb(pool_sum)}) | – | "
         f"main + pool PSS ≈ {mb(main_peak + pool_sum)} |",
-        f"| RSS main after cycle 5 / {last} | {mb(rss5)} / {mb(rss_last)} | – | "
-        f"{drift:+.1f} % (target within 10 %: {ok(abs(drift) <= 10)}) |",
+        (
+            f"| RSS main after cycle 5 / {last} | {mb(rss5)} / {mb(rss_last)} | – | "
+            f"{drift:+.1f} % (target within 10 %: {ok(abs(drift) <= 10)}) |"
+            if last >= 5
+            else f"| RSS main after cycle {last} | {mb(rss_last)} | – | drift: not measured (needs --cycles ≥ 5) |"
+        ),
         f"| server raw, feeds/s 200 / 304 (bare httpx loop, {CONCURRENCY} conns) | {fmt(raw['200_per_s'])} / "
         f"{fmt(raw['304_per_s'])} | | {raw['200_mb_per_s']:.0f} MB/s; aiohttp client: "
         f"{fmt(raw.get('aiohttp_200_per_s', float('nan')))} feeds/s |",
