@@ -158,9 +158,13 @@ def _delete_articles(conn: Connection, ids: Sequence[int]) -> RetentionResult:
             select(ArticleRow.story_id).where(ArticleRow.id.in_(ids), ArticleRow.story_id.is_not(None)).distinct()
         ).scalars()
     ]
-    keys = conn.execute(delete(StoryKeyRow).where(StoryKeyRow.article_id.in_(ids))).rowcount
     sources = conn.execute(delete(ArticleSourceRow).where(ArticleSourceRow.article_id.in_(ids))).rowcount
     articles = conn.execute(delete(ArticleRow).where(ArticleRow.id.in_(ids))).rowcount
+    # Keys after their articles: `story_keys` has no foreign key (migration
+    # 0010). On PostgreSQL the article delete waits for another daemon's
+    # re-index holding these rows (FOR KEY SHARE) to commit their keys; this
+    # statement's fresh snapshot (READ COMMITTED) then sees and removes them.
+    keys = conn.execute(delete(StoryKeyRow).where(StoryKeyRow.article_id.in_(ids))).rowcount
     stories = 0
     if story_ids:
         stories = conn.execute(

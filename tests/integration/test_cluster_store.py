@@ -215,3 +215,73 @@ def test_an_article_being_reindexed_cannot_be_deleted_until_its_keys_are_in(repo
     with b.engine.begin() as conn:  # once the keys are in, retention proceeds as usual
         conn.exec_driver_sql("DELETE FROM story_keys WHERE article_id = 70")
         conn.exec_driver_sql("DELETE FROM articles WHERE id = 70")
+
+
+def test_retention_running_during_the_reindex_leaves_no_orphan_keys(repos, database_url, monkeypatch) -> None:
+    """Another daemon's retention, in its own order of deletes, waits on the
+    article the re-index holds; once the keys are in it removes the article
+    and those keys too, so no key is left pointing at a deleted article
+    (nothing would ever prune it: pruning joins the articles)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's writers are serial: no other writer can run in between")
+    import sqlalchemy as sa
+
+    from monitor.store import entries
+    from monitor.store.retention import _delete_articles
+    from monitor.store.schema import ArticleRow, StoryRow
+
+    a, b = repos[0], repos[1]
+    feed_id = next(f.feed_id for f in a.due_feeds(NOW + timedelta(days=1)))
+    with a.engine.begin() as conn:
+        conn.execute(sa.insert(StoryRow.__table__).values(id=8, title="t", first_seen_at=NOW, last_seen_at=NOW))
+        conn.execute(
+            sa.insert(ArticleRow.__table__).values(
+                id=80,
+                feed_id=feed_id,
+                guid="g80",
+                title="Cartel leaders arrested",
+                story_id=8,
+                content="Security forces arrested two cartel leaders near the border on Tuesday morning, officials said.",
+                published_at=NOW,
+                first_seen_at=NOW,
+            )
+        )
+    deleted: list[int] = []
+    errors: list[BaseException] = []
+
+    def retention() -> None:
+        try:
+            with b.engine.begin() as conn:
+                conn.exec_driver_sql("SET LOCAL application_name = 'retention-under-test'")
+                deleted.append(_delete_articles(conn, [80]).articles)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
+            errors.append(exc)
+
+    worker = threading.Thread(target=retention)
+    computing = entries.story_keys
+
+    def keys_while_retention_runs(title: str, text: str) -> tuple[int, ...]:
+        worker.start()
+        # Go on only once retention is blocked on the article this re-index holds.
+        with a.engine.connect() as conn:
+            for _ in range(500):
+                waiting = conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = 'retention-under-test' AND wait_event_type = 'Lock'"
+                ).scalar_one()
+                conn.rollback()
+                if waiting or not worker.is_alive():
+                    break
+                worker.join(0.01)
+        assert waiting == 1, errors
+        return computing(title, text)
+
+    monkeypatch.setattr(entries, "story_keys", keys_while_retention_runs)
+    assert a.index_missing_story_keys(NOW - timedelta(days=1)) == 1
+    worker.join(30)
+    assert not errors and deleted == [1]
+    with a.engine.connect() as conn:
+        orphans = conn.exec_driver_sql(
+            "SELECT count(*) FROM story_keys k WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = k.article_id)"
+        ).scalar_one()
+    assert orphans == 0
