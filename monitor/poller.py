@@ -256,7 +256,12 @@ class Poller:
     def _run(self, requests: Sequence[FeedRequest], summary: PollSummary) -> None:
         """Fetch concurrently; parse in the pool; store in this thread, one feed at a time."""
         pending: dict[Future[ParseOutcome], tuple[FetchResult, ParseRequest]] = {}
-        max_inflight = max(self.workers * 4, 4)
+        # Feeds parsed ahead of the store, about a second of the pool's work:
+        # the store is the one serial stage, and with only a few queued
+        # (it was 4 per worker) the workers ran dry whenever it paused for a
+        # story-key flush or a checkpoint (10-20 % of the machine idle in a
+        # cold cycle). Bounded by the pool's size, not by the cycle's.
+        max_inflight = max(self.workers * 32, 4)
 
         def drain(block: bool) -> None:
             if not pending:
