@@ -45,11 +45,11 @@ PG_LOCK_KEY = 0x6D6F6E69746F72
 
 
 # What revisions create but schema.py cannot declare (SQLite FTS5 virtual
-# tables and their shadow tables, PostgreSQL expression indexes): left out
+# tables and their shadow tables, PostgreSQL's search table and indexes): left out
 # of autogenerate and of schema comparisons. A revision adding such an
 # object names it here.
-UNDECLARED_TABLE_PREFIXES = ("articles_fts",)
-UNDECLARED_INDEXES = frozenset({"ix_articles_fts"})
+UNDECLARED_TABLE_PREFIXES = ("articles_fts", "article_search")
+UNDECLARED_INDEXES = frozenset({"ix_articles_fts", "ix_article_search"})
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

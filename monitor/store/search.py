@@ -2,9 +2,10 @@
 
 SQLite: an FTS5 table `articles_fts` holding the articles that have hits
 (they enter with their first hit, by trigger), diacritics folded like the
-matcher does (`México` finds `mexico`). PostgreSQL: a GIN index on a
-`to_tsvector('simple', ...)` expression. Both are created by the Alembic
-revision 0003_search.
+matcher does (`México` finds `mexico`). PostgreSQL: a table
+`article_search` of the same articles' `to_tsvector('simple', ...)` with a
+GIN index, filled by triggers the same way (revision 0011; 0003 indexed
+every article). Both are created by the Alembic revisions.
 
 A search term list is built from the user's words only (no query syntax
 reaches the engine), so any input is a valid search. Without an index
@@ -20,20 +21,18 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-# The expression indexed by revision 0003_search on PostgreSQL: queries must use it as is.
-PG_VECTOR = "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(summary, '') || ' ' || coalesce(content, ''))"
 _WORD = re.compile(r"\w+\*?", re.UNICODE)
 MAX_TERMS = 12
 
 
 def available(engine: Engine) -> bool:
-    """Whether the search index (revision 0003_search) exists on this database."""
+    """Whether the search index (revisions 0003_search, 0011) exists on this database."""
     try:
         with engine.connect() as conn:
             if conn.dialect.name == "sqlite":
                 query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'articles_fts'"
             elif conn.dialect.name == "postgresql":
-                query = "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_articles_fts' AND schemaname = current_schema()"
+                query = "SELECT to_regclass('article_search') WHERE to_regclass('article_search') IS NOT NULL"
             else:
                 return False
             return conn.exec_driver_sql(query).first() is not None
@@ -79,11 +78,11 @@ def article_ids_clause(dialect: str) -> str:
     """SQL selecting the ids of articles matching `:q` (see `SearchTerms.fts5`/`tsquery`)."""
     if dialect == "sqlite":
         return "SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q"
-    return f"SELECT id FROM articles WHERE {PG_VECTOR} @@ to_tsquery('simple', :q)"
+    return "SELECT article_id FROM article_search WHERE vector @@ to_tsquery('simple', :q)"
 
 
 def search_param(terms: SearchTerms, dialect: str) -> str:
     return terms.fts5() if dialect == "sqlite" else terms.tsquery()
 
 
-__all__ = ["PG_VECTOR", "SearchTerms", "article_ids_clause", "available", "search_param"]
+__all__ = ["SearchTerms", "article_ids_clause", "available", "search_param"]

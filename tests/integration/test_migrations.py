@@ -253,6 +253,52 @@ def test_story_keys_lose_their_foreign_key_keeping_their_rows_and_downgrade_puts
         engine.dispose()
 
 
+def test_postgresql_search_index_keeps_only_articles_with_hits_and_downgrade_restores_it(database_url: str) -> None:
+    """0011: PostgreSQL's search moves from an index over every article to a
+    table of the articles with hits, filled on upgrade; downgrade puts the
+    expression index back."""
+    if backend(database_url) == "sqlite":
+        pytest.skip("SQLite's FTS5 table held only articles with hits from the start")
+    from alembic import command
+
+    from monitor.store.migrate import make_config
+
+    engine = make_engine(database_url, migrate=False)
+
+    def indexes() -> set[str]:
+        with engine.connect() as conn:
+            return {i["name"] for i in sa.inspect(conn).get_indexes("articles")}
+
+    try:
+        upgrade(engine, "0010_story_keys_no_fk")
+        assert "ix_articles_fts" in indexes()
+        with engine.begin() as conn:
+            conn.execute(sa.insert(FeedRow.__table__).values(id=1, name="wire", url="http://wire/", created_at=T0))
+            for article in (1, 2):
+                conn.execute(
+                    sa.insert(ArticleRow.__table__).values(
+                        id=article, feed_id=1, guid=f"g{article}", title=f"Cartel {article}", content="border",
+                        published_at=T0, first_seen_at=T0,
+                    )
+                )
+            conn.execute(sa.insert(HitRow.__table__).values(id=1, article_id=2, watchlist="w", terms=[], found_at=T0))
+        upgrade(engine)
+        assert "ix_articles_fts" not in indexes()
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT article_id FROM article_search WHERE vector @@ to_tsquery('simple', 'border')"
+            ).all()
+        assert [r[0] for r in rows] == [2]
+        assert schema_differences(engine) == []
+        with engine.connect() as conn, conn.begin():
+            command.downgrade(make_config(conn), "0010_story_keys_no_fk")
+        assert "ix_articles_fts" in indexes()
+        with engine.connect() as conn:
+            assert not sa.inspect(conn).has_table("article_search")
+    finally:
+        engine.dispose()
+
+
 def test_revision_0001_is_the_first_released_schema(database_url: str) -> None:
     engine = plain_engine(database_url)
     with engine.begin() as conn:
