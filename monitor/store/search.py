@@ -32,7 +32,7 @@ def available(engine: Engine) -> bool:
             if conn.dialect.name == "sqlite":
                 query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'articles_fts'"
             elif conn.dialect.name == "postgresql":
-                query = "SELECT to_regclass('article_search') WHERE to_regclass('article_search') IS NOT NULL"
+                query = "SELECT 1 WHERE to_regclass('article_search') IS NOT NULL"
             else:
                 return False
             return conn.exec_driver_sql(query).first() is not None
