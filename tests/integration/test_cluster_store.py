@@ -165,6 +165,29 @@ def test_one_digest_window_is_recorded_once_when_daemons_open_it_together(databa
             engine.dispose()
 
 
+def _article_without_keys(repo: Repository, *, story_id: int, article_id: int) -> None:
+    """A stored article of a story whose index keys never went in: the start-up re-index's work."""
+    import sqlalchemy as sa
+
+    from monitor.store.schema import ArticleRow, StoryRow
+
+    feed_id = next(f.feed_id for f in repo.due_feeds(NOW + timedelta(days=1)))
+    with repo.engine.begin() as conn:
+        conn.execute(sa.insert(StoryRow.__table__).values(id=story_id, title="t", first_seen_at=NOW, last_seen_at=NOW))
+        conn.execute(
+            sa.insert(ArticleRow.__table__).values(
+                id=article_id,
+                feed_id=feed_id,
+                guid=f"g{article_id}",
+                title="Cartel leaders arrested",
+                story_id=story_id,
+                content="Security forces arrested two cartel leaders near the border on Tuesday morning, officials said.",
+                published_at=NOW,
+                first_seen_at=NOW,
+            )
+        )
+
+
 def test_an_article_being_reindexed_cannot_be_deleted_until_its_keys_are_in(repos, database_url, monkeypatch) -> None:
     """The story index has no foreign key (migration 0010): the start-up
     re-index holds its articles (FOR KEY SHARE), so another daemon's
@@ -174,24 +197,9 @@ def test_an_article_being_reindexed_cannot_be_deleted_until_its_keys_are_in(repo
     import sqlalchemy as sa
 
     from monitor.store import entries
-    from monitor.store.schema import ArticleRow, StoryRow
 
     a, b = repos[0], repos[1]
-    feed_id = next(f.feed_id for f in a.due_feeds(NOW + timedelta(days=1)))
-    with a.engine.begin() as conn:
-        conn.execute(sa.insert(StoryRow.__table__).values(id=7, title="t", first_seen_at=NOW, last_seen_at=NOW))
-        conn.execute(
-            sa.insert(ArticleRow.__table__).values(
-                id=70,
-                feed_id=feed_id,
-                guid="g70",
-                title="Cartel leaders arrested",
-                story_id=7,
-                content="Security forces arrested two cartel leaders near the border on Tuesday morning, officials said.",
-                published_at=NOW,
-                first_seen_at=NOW,
-            )
-        )
+    _article_without_keys(a, story_id=7, article_id=70)
     attempts: list[str] = []
     computing = entries.story_keys
 
@@ -224,28 +232,12 @@ def test_retention_running_during_the_reindex_leaves_no_orphan_keys(repos, datab
     (nothing would ever prune it: pruning joins the articles)."""
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite's writers are serial: no other writer can run in between")
-    import sqlalchemy as sa
 
     from monitor.store import entries
     from monitor.store.retention import _delete_articles
-    from monitor.store.schema import ArticleRow, StoryRow
 
     a, b = repos[0], repos[1]
-    feed_id = next(f.feed_id for f in a.due_feeds(NOW + timedelta(days=1)))
-    with a.engine.begin() as conn:
-        conn.execute(sa.insert(StoryRow.__table__).values(id=8, title="t", first_seen_at=NOW, last_seen_at=NOW))
-        conn.execute(
-            sa.insert(ArticleRow.__table__).values(
-                id=80,
-                feed_id=feed_id,
-                guid="g80",
-                title="Cartel leaders arrested",
-                story_id=8,
-                content="Security forces arrested two cartel leaders near the border on Tuesday morning, officials said.",
-                published_at=NOW,
-                first_seen_at=NOW,
-            )
-        )
+    _article_without_keys(a, story_id=8, article_id=80)
     deleted: list[int] = []
     errors: list[BaseException] = []
 
