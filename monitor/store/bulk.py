@@ -3,21 +3,21 @@
 Both ways run on the driver's cursor, each value through its column type's
 own bind processor (as SQLAlchemy would store it), with the statement and
 processors worked out once per table and key set: SQLAlchemy's execution
-layers (and on PostgreSQL the compilation of a new multi-row VALUES for
-each batch) cost several times the database's own work for a feed's fifty
-rows.
+layers cost several times the database's own work for a feed's fifty rows.
 
 - SQLite: a DBAPI executemany (in-process, no round trips).
-- PostgreSQL: one `INSERT … SELECT * FROM unnest(%s::type[], …)` per
-  batch, a typed array per column: one statement and one round trip
-  whatever the number of rows, and the same text every time, so psycopg
-  prepares it once (an executemany is one INSERT per row, and a multi-row
-  VALUES is a new statement to parse and plan for every batch).
+- PostgreSQL: `COPY … FROM STDIN` (`copy_rows`), the rows written by
+  psycopg's compiled row formatter. The statement before it, an
+  `INSERT … SELECT * FROM unnest(%s::type[], …)` of one array per column,
+  spent a third of the storing thread in psycopg's array dumper, which
+  walks every element in Python; and the server loads a COPY faster than it
+  unpacks arrays (bench/README.md, "sixth pass"). COPY fires the tables'
+  triggers, statement triggers and their transition tables included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
@@ -30,10 +30,7 @@ from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 
 from monitor.store.cursor import driver_cursor
 
-__all__ = ["insert_rows"]
-
-# Rows per statement on PostgreSQL (one array per column, bounded).
-ROWS_PER_STATEMENT = 5000
+__all__ = ["copy_rows", "insert_rows"]
 
 Processor = Callable[[Any], Any] | None
 
@@ -47,6 +44,7 @@ class _Plan:
     bound values worked out once).
     """
 
+    # SQLite: the INSERT. PostgreSQL: the COPY.
     statement: str
     get: Callable[[Mapping[str, Any]], tuple[Any, ...]]
     # (position, bind processor, memoise) for the rows' columns that have a processor.
@@ -92,13 +90,24 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     if plan is None:  # another database, or a computed default: the Core insert
         session.execute(insert(table), list(rows))
         return
-    with driver_cursor(session) as cursor:
-        if dialect.name == "sqlite":
+    if dialect.name == "sqlite":
+        with driver_cursor(session) as cursor:
             cursor.executemany(plan.statement, plan.values(rows))
-            return
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            values = plan.values(rows[start : start + ROWS_PER_STATEMENT])
-            cursor.execute(plan.statement, [list(column) for column in zip(*values, strict=True)])
+        return
+    _copy(session, plan.statement, plan.values(rows))
+
+
+def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL: `rows` (values in `columns` order, as psycopg adapts them)
+    into `table` by COPY, in the caller's transaction. Names are ours, not
+    input: they are written into the statement as they are."""
+    _copy(session, f"COPY {table} ({', '.join(columns)}) FROM STDIN", rows)
+
+
+def _copy(session: Session, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+    with driver_cursor(session) as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 @lru_cache(maxsize=64)
@@ -114,19 +123,19 @@ def _plan(table: Table, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None
     unknown = names - set(table.c.keys())
     if unknown:
         raise KeyError(f"{table.name} has no column {sorted(unknown)[0]!r}")
-    keyed: list[tuple[str, Processor, bool, str, str]] = []
-    defaulted: list[tuple[Any, str, str]] = []
+    keyed: list[tuple[str, Processor, bool, str]] = []
+    defaulted: list[tuple[Any, str]] = []
     prepare = dialect.identifier_preparer
     for column in table.columns:
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        name, sql_type = prepare.format_column(column), column.type.compile(dialect=dialect)
+        name = prepare.format_column(column)
         if column.key in names:
-            keyed.append((column.key, process, _is_datetime(column.type), name, sql_type))
+            keyed.append((column.key, process, _is_datetime(column.type), name))
         elif column.default is not None:
             if not column.default.is_scalar:
                 return None
             default = column.default.arg  # type: ignore[attr-defined]
-            defaulted.append((process(default) if process is not None else default, name, sql_type))
+            defaulted.append((process(default) if process is not None else default, name))
     keys_in_order = [key for key, *_ in keyed]
     get: Callable[[Mapping[str, Any]], tuple[Any, ...]]
     if len(keys_in_order) == 1:  # an itemgetter of one key gives no tuple
@@ -134,15 +143,14 @@ def _plan(table: Table, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None
         get = lambda row: (row[only],)  # noqa: E731
     else:  # none: every column is left to its default
         get = itemgetter(*keys_in_order) if keys_in_order else lambda row: ()
-    processed = tuple((i, p, memo) for i, (_, p, memo, _, _) in enumerate(keyed) if p is not None)
-    quoted = [q for *_, q, _ in keyed] + [q for _, q, _ in defaulted]
-    types = [k for *_, k in keyed] + [k for *_, k in defaulted]
-    target = f"INSERT INTO {prepare.format_table(table)} ({', '.join(quoted)}) "
+    processed = tuple((i, p, memo) for i, (_, p, memo, _) in enumerate(keyed) if p is not None)
+    quoted = [q for *_, q in keyed] + [q for _, q in defaulted]
+    target = f"{prepare.format_table(table)} ({', '.join(quoted)})"
     if dialect.name == "sqlite":
-        statement = target + f"VALUES ({', '.join('?' for _ in quoted)})"
+        statement = f"INSERT INTO {target} VALUES ({', '.join('?' for _ in quoted)})"
     else:
-        statement = target + f"SELECT * FROM unnest({', '.join(f'%s::{kind}[]' for kind in types)})"
-    return _Plan(statement, get, processed, tuple(value for value, _, _ in defaulted))
+        statement = f"COPY {target} FROM STDIN"
+    return _Plan(statement, get, processed, tuple(value for value, _ in defaulted))
 
 
 def _is_datetime(kind: TypeEngine[Any]) -> bool:

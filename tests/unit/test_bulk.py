@@ -1,5 +1,5 @@
 """`store.bulk.insert_rows` stores exactly what SQLAlchemy's Core insert stores (SQLite, and
-PostgreSQL when MONITOR_TEST_DATABASE_URL names one)."""
+PostgreSQL, through COPY, when MONITOR_TEST_DATABASE_URL names one)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def rows() -> dict[Table, list[dict[str, Any]]]:
                 "link": None if i == 2 else "http://x.test/1",
                 "title": "Cártel «Sinaloa» \U0001f600",
                 "summary": "s",
-                "content": "",
+                # what COPY's text format escapes: tab, line breaks, a backslash, its NULL marker
+                "content": "" if i == 1 else "a\tb\r\nc \\ d \\N",
                 "story_id": 3,
                 # another offset: stored in UTC, as the Core insert does (the
                 # same instant in two zones: bound values are memoised per zone)
