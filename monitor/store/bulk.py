@@ -30,21 +30,21 @@ from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 
 from monitor.store.cursor import driver_cursor
 
-__all__ = ["copy_rows", "insert_rows"]
+__all__ = ["copy_rows", "insert_rows", "uses_copy"]
 
 Processor = Callable[[Any], Any] | None
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """An INSERT for rows with a given key set, and how to turn rows into its values.
+    """An INSERT (SQLite) or COPY (PostgreSQL) for rows with a given key set,
+    and how to turn rows into its values.
 
     The statement names the rows' columns first, in table order (read with
     one itemgetter), then the left-out columns with a scalar default (their
     bound values worked out once).
     """
 
-    # SQLite: the INSERT. PostgreSQL: the COPY.
     statement: str
     get: Callable[[Mapping[str, Any]], tuple[Any, ...]]
     # (position, bind processor, memoise) for the rows' columns that have a processor.
@@ -86,8 +86,8 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         return
     connection = session.connection()
     dialect = connection.dialect
-    plan = _plan(table, tuple(rows[0]), dialect) if dialect.name in ("sqlite", "postgresql") else None
-    if plan is None:  # another database, or a computed default: the Core insert
+    plan = _plan(table, tuple(rows[0]), dialect) if dialect.name == "sqlite" or uses_copy(dialect) else None
+    if plan is None:  # another database or driver, or a computed default: the Core insert
         session.execute(insert(table), list(rows))
         return
     if dialect.name == "sqlite":
@@ -95,6 +95,11 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
             cursor.executemany(plan.statement, plan.values(rows))
         return
     _copy(session, plan.statement, plan.values(rows))
+
+
+def uses_copy(dialect: Dialect) -> bool:
+    """Whether rows go in by COPY: PostgreSQL through psycopg (3), whose cursor has `copy`."""
+    return dialect.name == "postgresql" and dialect.driver == "psycopg"
 
 
 def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

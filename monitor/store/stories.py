@@ -28,7 +28,7 @@ from monitor.core.stories import (
     should_escalate,
 )
 from monitor.models import HitRecord, Source, body_text
-from monitor.store.bulk import copy_rows, insert_rows
+from monitor.store.bulk import copy_rows, insert_rows, uses_copy
 from monitor.store.cursor import fetch_rows
 from monitor.store.schema import (
     ArticleRow,
@@ -223,7 +223,7 @@ def add_keys(session: Session, values: Sequence[tuple[int, int]]) -> None:
     if not values:
         return
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
+    if uses_copy(connection.dialect):
         copy_rows(session, StoryKeyRow.__tablename__, ("key", "article_id"), values)
         return
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"

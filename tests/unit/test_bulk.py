@@ -164,3 +164,16 @@ def test_an_unknown_column_is_named(tmp_path: Path) -> None:
     with Session(engine) as session, session.begin(), pytest.raises(KeyError, match="no column 'nope'"):
         insert_rows(session, cast(Table, StoryRow.__table__), [{"id": 1, "nope": 2}])
     engine.dispose()
+
+
+def test_only_psycopg_3_takes_the_copy_path() -> None:
+    """COPY needs psycopg 3's cursor; another PostgreSQL driver gets the portable insert."""
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+    from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
+    from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+
+    from monitor.store.bulk import uses_copy
+
+    assert uses_copy(PGDialect_psycopg())
+    assert not uses_copy(PGDialect_psycopg2())
+    assert not uses_copy(SQLiteDialect_pysqlite())
