@@ -16,6 +16,7 @@ The fixtures in ``tests/conftest.py`` wrap these classes; import from here
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gzip as gzip_module
 import hashlib
@@ -35,6 +36,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpcore
+
+from monitor.fetch.asyncnet import AsyncioBackend
 
 if TYPE_CHECKING:
     import pytest
@@ -905,7 +908,7 @@ class FakeInternet:
         with self._lock:
             self.dialled.append((address, port))
             routed = self._routes.get(address)
-        real = httpcore.AnyIOBackend()
+        real = AsyncioBackend()
         if routed is not None:
             stream = await real.connect_tcp(LOOPBACK, routed, timeout=timeout)
         elif ipaddress.ip_address(address).is_loopback:
@@ -930,7 +933,7 @@ class _FakeNetwork(httpcore.AsyncNetworkBackend):
         return await self._internet.dial(host, port, timeout)
 
     async def sleep(self, seconds: float) -> None:
-        await httpcore.AnyIOBackend().sleep(seconds)
+        await asyncio.sleep(seconds)
 
 
 class _PeerStream(httpcore.AsyncNetworkStream):

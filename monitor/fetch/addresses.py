@@ -24,11 +24,9 @@ how tests stand in a public address for a loopback server.
 from __future__ import annotations
 
 import ipaddress
-import select
 import socket
 import ssl
 import time
-from asyncio.trsock import TransportSocket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -36,6 +34,7 @@ import anyio
 import httpcore
 import httpx
 
+from monitor.fetch.asyncnet import AsyncioBackend
 from monitor.fetch.connpool import LinearPool, check_httpcore
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -119,65 +118,6 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(sockaddr[0]) for *_, sockaddr in answers]
 
 
-class _SocketOnce(httpcore.AsyncNetworkStream):
-    """A connected stream that looks its raw socket up once.
-
-    httpcore's pool asks every pooled connection whether its socket is
-    readable (closed by the server?) each time it places or finishes a
-    request — ~40 asks per request with twenty kept-alive connections, even
-    with the pool's planning made linear (connpool.py) — and anyio answers
-    each by building the socket's attributes, a getpeername() included:
-    more CPU than the request itself. Here an ask is one poll(),
-    and a "no" is trusted for `QUIET` seconds (asks come in bursts): a
-    server's close that lands inside that moment is the same race as one
-    landing just after any check.
-    """
-
-    QUIET = 0.002
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        self._socket = inner.get_extra_info("socket")
-        self._quiet_until = 0.0
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        return _SocketOnce(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "socket":
-            return self._socket
-        if info == "is_readable" and isinstance(self._socket, socket.socket | TransportSocket):
-            now = time.monotonic()
-            if now < self._quiet_until:
-                return False
-            readable = _readable(self._socket)
-            if not readable:
-                self._quiet_until = now + self.QUIET
-            return readable
-        return self._inner.get_extra_info(info)
-
-
-def _readable(sock: socket.socket | TransportSocket) -> bool:
-    """Whether a read would not block (data, or the peer's close); a closed socket counts as readable."""
-    fd = sock.fileno()
-    if fd < 0:
-        return True
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
-
-
 class CheckingBackend(httpcore.AsyncNetworkBackend):
     """An httpcore network backend that resolves, checks and connects in one step.
 
@@ -196,7 +136,7 @@ class CheckingBackend(httpcore.AsyncNetworkBackend):
     ) -> None:
         self.public_only = public_only
         self._resolve = resolve
-        self._network = network or httpcore.AnyIOBackend()
+        self._network = network or AsyncioBackend()
 
     async def connect_tcp(
         self,
@@ -247,10 +187,9 @@ class CheckingBackend(httpcore.AsyncNetworkBackend):
             if left is not None and index < len(addresses) - 1:
                 left /= 2
             try:
-                stream = await self._network.connect_tcp(
+                return await self._network.connect_tcp(
                     address, port, timeout=left, local_address=local_address, socket_options=options
                 )
-                return _SocketOnce(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         assert last is not None
