@@ -197,8 +197,24 @@ def cpu_seconds(pid: int) -> float:
 # --- the monitor side (a fresh process) ------------------------------------------------
 
 
-def monitor_config(port: int, feeds: int, db: str) -> str:
-    """`db`: an SQLite file path, or a database URL (PostgreSQL)."""
+def generated_watchlists(terms: int) -> list[dict[str, Any]]:
+    """About `terms` more terms in seeded watchlists (bench/match.py's: made-up
+    names, keyword lists and five query shapes), as config entries."""
+    import random
+
+    from match import make_names, make_watchlists
+
+    rng = random.Random(13)
+    specs = make_watchlists(rng, make_names(rng, 400_000), terms)
+    return [
+        {"name": f"generated-{s.name}", **({"keywords": list(s.keywords)} if s.keywords else {"query": s.query})}
+        for s in specs
+    ]
+
+
+def monitor_config(port: int, feeds: int, db: str, terms: int = 0) -> str:
+    """`db`: an SQLite file path, or a database URL (PostgreSQL); `terms`:
+    generated watchlists added to the seven (see `generated_watchlists`)."""
     import yaml
 
     raw = {
@@ -217,7 +233,7 @@ def monitor_config(port: int, feeds: int, db: str) -> str:
         ],
         "channels": {},
         "entities": ENTITIES,
-        "watchlists": WATCHLISTS,
+        "watchlists": WATCHLISTS + (generated_watchlists(terms) if terms else []),
     }
     return yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
 
@@ -257,7 +273,7 @@ def run_monitor(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"cycles": []}
     with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
         database = fresh_schema(args.database) if args.database else f"{tmp}/monitor.db"
-        settings = parse_config(monitor_config(port, n, database), source="bench", environ={})
+        settings = parse_config(monitor_config(port, n, database, args.terms), source="bench", environ={})
         started = time.perf_counter()
         service = Service(settings, echo=lambda _: None)
         out["setup_s"] = time.perf_counter() - started
@@ -429,7 +445,7 @@ def side(kind: str, args: argparse.Namespace, server: Server, cycles: int) -> di
         sys.executable, str(Path(__file__).resolve()), "--side", kind,
         "--port", str(server.port), "--server-pid", str(server.process.pid),
         "--feeds", str(args.feeds), "--cycles", str(cycles), "--change", str(args.change),
-        "--reader-workers", str(args.reader_workers),
+        "--reader-workers", str(args.reader_workers), "--terms", str(args.terms),
     ]
     if args.database:
         command += ["--database", args.database]
@@ -493,7 +509,8 @@ def report(args: argparse.Namespace, server: Server, raw: dict[str, float],
         f"reader {rdr[0]['version'] if rdr else '-'} with update_feeds(workers={args.reader_workers}); "
         f"medians of {len(mon)} runs (cycles 3..{last}: first run only, {args.change} feeds changed per cycle). "
         f"Server: {server.kind}. Python {sys.version.split()[0]}. "
-        f"monitor's database: {'PostgreSQL (local server)' if args.database else 'SQLite'}.",
+        f"monitor's database: {'PostgreSQL (local server)' if args.database else 'SQLite'}."
+        + (f" Watchlists: the seven and ≈ {args.terms:,} generated terms." if args.terms else ""),
         "",
         "| measure | monitor | reader | ratio/target |",
         "|---|---:|---:|---|",
@@ -546,6 +563,7 @@ def main() -> None:
     parser.add_argument("--change", type=int, default=None, help="feeds changed per cycle from cycle 3 (default 2 %%)")
     parser.add_argument("--reader-workers", type=int, default=8, help="update_feeds(workers=); 1, 4, 8 and 20 measured alike (parsing runs in its main thread)")
     parser.add_argument("--quick", action="store_true", help="200 feeds, 10 cycles, 1 repeat")
+    parser.add_argument("--terms", type=int, default=0, help="add generated watchlists of about this many terms (bench/match.py's)")
     parser.add_argument("--no-reader", action="store_true")
     parser.add_argument("--threaded-server", action="store_true", help="http.server instead of aiohttp")
     parser.add_argument("--json", action="store_true", help="also dump every measurement as JSON to stderr")

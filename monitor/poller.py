@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import random
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Protocol
 
 from monitor.config import FeedConfig, Settings
 from monitor.core.feedplan import PreMatch, Prepare, Router, pack_seen
-from monitor.core.matcher import Matcher
+from monitor.core.matcher import Matcher, PackedSpec
 from monitor.core.polling import (
     Decision,
     FeedState,
@@ -55,10 +54,11 @@ UNCHANGED_BATCH = 200
 # poll.concurrency) and this much more for parsing and storing.
 LEASE_MARGIN = 60.0
 # Watchlists (pickled) up to this size go with each parse job (matching new
-# entries there). The spec is pickled with every feed of a cycle: 16 KB is
-# ~0.1 ms a feed, a config's watchlists are a few KB; larger term lists are
-# matched in the store.
-PREMATCH_MAX_BYTES = 16 * 1024
+# entries there). They are pickled once (`PackedSpec`) and copied with each
+# job: ≈ 0.1 ms a feed at 10,000 terms (215 KB). Past this size (≈ 50,000
+# terms) each worker's compiled copy would take ≈ 60 MB (bench/match.py:
+# 124 MB at 100,000), so larger term lists are matched in the store.
+PREMATCH_MAX_BYTES = 1024 * 1024
 
 
 class PollStore(FeedTransactions, Protocol):
@@ -170,7 +170,8 @@ class Poller:
         self._seen: dict[int, bytes] = {}
         # New entries are matched in the parse workers too, unless the
         # watchlists are too big to send with every feed.
-        self._prematch = len(pickle.dumps(matcher.spec)) <= PREMATCH_MAX_BYTES
+        packed = PackedSpec.of(matcher.spec)
+        self._packed = packed if len(packed.data) <= PREMATCH_MAX_BYTES else None
         # Full text: pages of new entries in the poll (`stage`), late ones after it.
         self.pages = PageFetcher(self.fetcher, page_settings(settings))
         self.stage: PageStage[tuple[FeedPoll, ParsedFeed]] = PageStage(
@@ -329,7 +330,7 @@ class Poller:
         request = result.request
         seen = b"" if not request.polled else self._seen.get(request.feed_id)
         feed = self._feeds[request.name]
-        match = PreMatch(self.matcher.spec, feed.name, frozenset(feed.tags)) if self._prematch else None
+        match = PreMatch(self._packed, feed.name, frozenset(feed.tags)) if self._packed is not None else None
         how = Prepare(policy.strip_params, policy.enabled, match, seen)
         spec = self._specs.get(result.request.name)
         return (result.body, result.headers, result.final_url, self.settings.poll.max_entries, how, spec)

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.core.identity import canonical_url, content_fingerprint
-from monitor.core.matcher import ArticleText, Matcher, MatcherSpec, MatchResult
+from monitor.core.matcher import ArticleText, Matcher, MatchResult, PackedSpec
 from monitor.core.polling import Decision
 from monitor.core.stories import Assignment, StoryPolicy, story_keys
 from monitor.models import ArticleData
@@ -109,7 +109,7 @@ class PreMatch:
     """Matching new entries ahead, in the parse worker: the watchlists, and
     the feed as the matcher sees it (`feed:` and `tag:` terms)."""
 
-    matcher: MatcherSpec
+    matcher: PackedSpec
     feed: str
     tags: frozenset[str] = frozenset()
 

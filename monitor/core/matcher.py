@@ -15,7 +15,9 @@ and `snippets` contain.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import pickle
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -145,6 +147,32 @@ class MatcherSpec:
 
     def build(self) -> Matcher:
         return Matcher(self.watchlists, dict(self.entities), regex_fallback=self.regex_fallback)
+
+
+@dataclass(frozen=True, eq=False)
+class PackedSpec:
+    """A `MatcherSpec` pickled once, as it travels with every parse job.
+
+    Pickling the spec with each job cost the storing process 3.9 ms a feed
+    at 10,000 terms (and the worker 5 ms more to unpickle it and find its
+    matcher by hashing and comparing the whole spec); bytes travel for a
+    copy. `digest` names the spec: a worker compiles each spec once and
+    finds it again by these 16 bytes, unpickling `data` only the first time.
+    """
+
+    digest: bytes
+    data: bytes
+
+    @classmethod
+    def of(cls, spec: MatcherSpec) -> PackedSpec:
+        data = pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
+        return cls(hashlib.blake2b(data, digest_size=16).digest(), data)
+
+    def unpack(self) -> MatcherSpec:
+        # Our own bytes, made by `of` in the process that sends the job.
+        spec = pickle.loads(self.data)
+        assert isinstance(spec, MatcherSpec)
+        return spec
 
 
 class Matcher:

@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from monitor.core.feedplan import Prepare, prepare_all
-from monitor.core.matcher import Matcher, MatcherSpec
+from monitor.core.matcher import Matcher, PackedSpec
 from monitor.errors import FetchError
 from monitor.fetch.parse import SourceSpec, parse_feed
 from monitor.models import ParsedFeed
@@ -85,26 +85,26 @@ def parse_job(
 
 
 # Matchers compiled in this process for pre-matching (`Prepare.match`), by
-# spec; a config reload brings a new one, the oldest goes.
-_matchers: OrderedDict[MatcherSpec, Matcher] = OrderedDict()
+# the digest of their spec; a config reload brings a new one, the oldest goes.
+_matchers: OrderedDict[bytes, Matcher] = OrderedDict()
 _MATCHERS_KEPT = 2
 _matchers_lock = threading.Lock()
 
 
-def _matcher(spec: MatcherSpec) -> Matcher:
+def _matcher(packed: PackedSpec) -> Matcher:
     if multiprocessing.parent_process() is not None:
         # A worker: an article a regular expression timed out on is matched
         # again by the store, which logs it; this process's line would be a
         # bare duplicate on stderr.
         logging.getLogger(Matcher.__module__).disabled = True
     with _matchers_lock:
-        found = _matchers.get(spec)
+        found = _matchers.get(packed.digest)
         if found is None:
-            found = _matchers[spec] = spec.build()
+            found = _matchers[packed.digest] = packed.unpack().build()
             while len(_matchers) > _MATCHERS_KEPT:
                 _matchers.popitem(last=False)
         else:
-            _matchers.move_to_end(spec)
+            _matchers.move_to_end(packed.digest)
         return found
 
 

@@ -6,9 +6,10 @@ import pickle
 from dataclasses import replace
 
 from monitor.core.feedplan import Known, PreMatch, Prepare, identify, pack_seen, prepare, prepare_all
-from monitor.core.matcher import ArticleText, Matcher, MatcherSpec, WatchlistSpec
+from monitor.core.matcher import ArticleText, Matcher, MatcherSpec, PackedSpec, WatchlistSpec
 from monitor.core.query.ast import EntitySpec
 from monitor.core.stories import story_keys
+from monitor.fetch import pool
 from monitor.fetch.pool import parse_job
 from monitor.ingest import match_article
 from monitor.models import ArticleData
@@ -89,11 +90,12 @@ WATCHLISTS = (
     WatchlistSpec("own feed", query="feed:wire AND teaser"),
 )
 SPEC = MatcherSpec(WATCHLISTS)
+PACKED = PackedSpec.of(SPEC)
 
 
 def test_matches_computed_ahead_are_the_stores() -> None:
     matcher = SPEC.build()
-    how = Prepare(STRIP, True, PreMatch(SPEC, "wire", frozenset({"mexico"})))
+    how = Prepare(STRIP, True, PreMatch(PACKED, "wire", frozenset({"mexico"})))
     for a in ARTICLES:
         ahead = prepare(a, how, matcher)
         assert ahead.matches == tuple(match_article(matcher, a.title, a.feed_text, "", "wire", frozenset({"mexico"})))
@@ -103,19 +105,21 @@ def test_matches_computed_ahead_are_the_stores() -> None:
         "own feed",
     ]
     # The feed's tags count: without "mexico" the tagged watchlist is out.
-    other = prepare(ARTICLES[0], Prepare(match=PreMatch(SPEC, "other")), matcher)
+    other = prepare(ARTICLES[0], Prepare(match=PreMatch(PACKED, "other")), matcher)
     assert [r.watchlist for r in other.matches or ()] == ["cartels"]
 
 
 def test_not_matched_ahead_when_carried_before_nor_with_a_page_nor_past_a_timeout() -> None:
     matcher = SPEC.build()
-    pre = PreMatch(SPEC, "wire")
+    pre = PreMatch(PACKED, "wire")
     carried = Prepare(match=pre, seen=pack_seen([ARTICLES[0].guid]))
     assert prepare_all(ARTICLES[:1], carried, matcher)[0].matches is None
     assert prepare(replace(ARTICLES[0], page_text="page"), Prepare(match=pre), matcher).matches is None
     hostile = MatcherSpec((WatchlistSpec("hostile", query=r"/(\w+)\1(a|a)+$/"),))
     timed_out = prepare(
-        replace(ARTICLES[0], title="a" * 30 + "b"), Prepare(match=PreMatch(hostile, "wire")), hostile.build()
+        replace(ARTICLES[0], title="a" * 30 + "b"),
+        Prepare(match=PreMatch(PackedSpec.of(hostile), "wire")),
+        hostile.build(),
     )
     assert timed_out.matches is None  # the store matches it again, and logs the timeout
 
@@ -128,12 +132,31 @@ def test_a_matcher_spec_rebuilds_an_equal_matcher_and_pickles() -> None:
     assert spec.build().match(text) == matcher.match(text)
 
 
+def test_a_packed_spec_names_its_spec_and_travels() -> None:
+    again = PackedSpec.of(MatcherSpec(WATCHLISTS))
+    assert again.digest == PACKED.digest and again.unpack() == SPEC
+    other = PackedSpec.of(MatcherSpec(WATCHLISTS[:2]))
+    assert other.digest != PACKED.digest
+    sent = pickle.loads(pickle.dumps(PACKED))
+    assert (sent.digest, sent.data) == (PACKED.digest, PACKED.data)
+
+
+def test_a_worker_compiles_each_spec_once_and_finds_it_by_digest() -> None:
+    first = pool._matcher(PackedSpec.of(SPEC))
+    # Found by its 16-byte name: the bytes are not read again.
+    assert pool._matcher(PackedSpec(PACKED.digest, b"not read")) is first
+    reloaded = PackedSpec.of(MatcherSpec(WATCHLISTS[:1]))
+    second = pool._matcher(reloaded)
+    assert second is not first and [w.name for w in second.watchlists] == ["cartels"]
+    assert pool._matcher(PACKED) is first  # the previous config's is kept too
+
+
 def test_parse_job_matches_a_first_poll_in_the_worker() -> None:
     body = b"""<rss version="2.0"><channel><title>t</title>
     <item><title>CJNG leader held</title><link>https://x.example/1</link><guid>1</guid></item>
     <item><title>Weather</title><link>https://x.example/2</link><guid>2</guid></item>
     </channel></rss>"""
-    how = Prepare((), False, PreMatch(SPEC, "wire"), seen=b"")
+    how = Prepare((), False, PreMatch(PACKED, "wire"), seen=b"")
     _, parsed = parse_job(body, {"content-type": "application/rss+xml"}, "https://x.example/f", 50, how)
     assert not isinstance(parsed, str)
     assert [[r.watchlist for r in a.matches or ()] for a in parsed.articles] == [["cartels"], []]
