@@ -7,7 +7,8 @@ parsed in the calling thread, so one crash costs time, never a feed.
 
 Workers start through `forkserver`: forking a process that runs threads
 (the scheduler, the fetch loop) can copy a held lock into the child. They
-run `WORKER_NICENESS` below the daemon (see `_lower_priority`).
+run `WORKER_NICENESS` below the daemon (see `_lower_priority`) and ignore
+SIGINT (`_start_worker`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import atexit
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -161,9 +163,22 @@ def _shared(workers: int) -> ProcessPoolExecutor:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             context = multiprocessing.get_context("forkserver")
-            _pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_lower_priority)
+            _pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
             _pool_size = workers
         return _pool
+
+
+def _start_worker() -> None:
+    """A worker's first steps: ignore Ctrl-C, and yield the CPU to the daemon.
+
+    Ctrl-C in a terminal signals the whole foreground process group: each
+    worker died with a KeyboardInterrupt traceback on stderr while the
+    daemon was still stopping cleanly. The daemon stops its workers itself
+    (they exit when the pool shuts down, or when the daemon's end of the
+    pipe closes).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _lower_priority()
 
 
 def _lower_priority() -> None:
