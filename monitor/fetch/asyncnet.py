@@ -31,7 +31,6 @@ Timeouts and errors map to the exceptions httpcore's own backends raise
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import ssl
 from collections import deque
@@ -56,6 +55,7 @@ class _Buffered(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self.chunks: deque[bytes] = deque()
+        self.offset = 0  # into chunks[0]: what a read already took of it
         self.size = 0
         self.eof = False
         self.lost = False
@@ -92,6 +92,11 @@ class _Buffered(asyncio.Protocol):
         if not self.closed.done():
             self.closed.set_result(None)
 
+    def dropped(self) -> None:
+        """The connection was aborted where asyncio does not call
+        `connection_lost` on this protocol (a failed TLS handshake)."""
+        self.connection_lost(None)
+
     def pause_writing(self) -> None:
         self.write_paused = True
 
@@ -107,11 +112,18 @@ class _Buffered(asyncio.Protocol):
             self.reader.set_result(None)
 
     def take(self, max_bytes: int) -> bytes:
-        """Up to `max_bytes` of what is buffered (some must be)."""
-        chunk = self.chunks.popleft()
-        if len(chunk) > max_bytes:
-            self.chunks.appendleft(chunk[max_bytes:])
-            chunk = chunk[:max_bytes]
+        """Up to `max_bytes` of what is buffered (some must be); a larger
+        chunk is handed out in slices, its rest never copied."""
+        chunk, start = self.chunks[0], self.offset
+        end = start + max_bytes
+        if end < len(chunk):
+            self.offset = end
+            chunk = chunk[start:end]
+        else:
+            self.chunks.popleft()
+            self.offset = 0
+            if start:
+                chunk = chunk[start:]
         self.size -= len(chunk)
         if self.paused and self.size < LOW_WATER and self.transport is not None and not self.lost:
             self.paused = False
@@ -142,6 +154,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(self, transport: asyncio.Transport, protocol: _Buffered) -> None:
         self._transport = transport
         self._protocol = protocol
+        # Read now: a TLS transport forgets them once its connection is
+        # lost, and `addresses.peer_address` asks after a redirect's close.
+        self._socket = transport.get_extra_info("socket")
+        self._client_addr = transport.get_extra_info("sockname")
+        self._server_addr = transport.get_extra_info("peername")
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         protocol = self._protocol
@@ -184,9 +201,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         transport = self._transport
         if self._protocol.lost:
             return
-        if transport.get_extra_info("ssl_object") is not None:
-            # No close_notify, as httpcore's anyio stream (standard_compatible
-            # off): waiting for the server's would let it hold the close open.
+        if transport.get_extra_info("ssl_object") is not None or transport.get_write_buffer_size():
+            # TLS: no close_notify, as httpcore's anyio stream (standard_compatible
+            # off); waiting for the server's would let it hold the close open.
+            # Unsent bytes (a write that timed out) are worth nothing either,
+            # and a plain close would wait for the server to take them.
             transport.abort()
         else:
             transport.close()
@@ -197,27 +216,49 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 await asyncio.shield(self._protocol.closed)
         except TimeoutError:
             transport.abort()
+        except BaseException:  # cancelled (a fetch's deadline): never leave it open
+            transport.abort()
+            raise
 
     async def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.AsyncNetworkStream:
+        if self._protocol.lost or self._transport.is_closing():
+            # The handshake would go nowhere and wait out its timeout.
+            raise httpcore.ConnectError(f"connection closed before the TLS handshake ({_lost_reason(self._protocol)})")
         loop = asyncio.get_running_loop()
+        # asyncio's own handshake limit (60 s) must not cut a longer one short.
+        limit = timeout if timeout is not None and timeout > 0 else None
         try:
             async with asyncio.timeout(timeout):
                 transport = await loop.start_tls(
-                    self._transport, self._protocol, ssl_context, server_hostname=server_hostname
+                    self._transport,
+                    self._protocol,
+                    ssl_context,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=limit,
                 )
         except TimeoutError as exc:
-            self._transport.abort()
+            self._abort()
             raise httpcore.ConnectTimeout("TLS handshake timed out") from exc
         except (OSError, ssl.SSLError, ConnectionError) as exc:
-            self._transport.abort()
+            self._abort()
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        except BaseException:
+            self._abort()
+            raise
         if transport is None:  # the connection closed during the handshake
+            self._abort()
             raise httpcore.ConnectError("connection closed during the TLS handshake")
         assert isinstance(transport, asyncio.Transport)
         self._protocol.transport = transport
         return AsyncioStream(transport, self._protocol)
+
+    def _abort(self) -> None:
+        # asyncio's TLS layer took the connection over and does not tell
+        # this protocol it is gone: say so, or aclose would wait for it.
+        self._transport.abort()
+        self._protocol.dropped()
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
@@ -228,11 +269,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if info == "ssl_object":
             return self._transport.get_extra_info("ssl_object")
         if info == "client_addr":
-            return self._transport.get_extra_info("sockname")
+            return self._client_addr
         if info == "server_addr":
-            return self._transport.get_extra_info("peername")
+            return self._server_addr
         if info == "socket":
-            return self._transport.get_extra_info("socket")
+            return self._socket
         return None
 
 
@@ -266,11 +307,14 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
         assert isinstance(transport, asyncio.Transport)
         sock = transport.get_extra_info("socket")
-        with contextlib.suppress(OSError):
+        try:
             for option in socket_options or ():
                 sock.setsockopt(*option)
             # asyncio sets TCP_NODELAY itself; stated here so it does not depend on that
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            transport.abort()
+            raise httpcore.ConnectError(f"socket option refused: {exc}") from exc
         return AsyncioStream(transport, protocol)
 
     async def connect_unix_socket(

@@ -198,7 +198,32 @@ def test_a_server_that_does_not_read_gives_a_write_timeout() -> None:
             with pytest.raises(httpcore.WriteTimeout):
                 for _ in range(64):  # the kernel's buffers take a few MB first
                     await stream.write(b"x" * (4 * 1024 * 1024), timeout=0.2)
+            # The unsent megabytes are dropped with the connection: a plain
+            # close would wait for a server that never reads.
+            sock = stream.get_extra_info("socket")
             await stream.aclose()
+            assert sock.fileno() == -1
+
+    run(main())
+
+
+def test_a_close_cut_short_by_cancellation_still_closes_the_socket() -> None:
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    async def main() -> None:
+        async with serving(deaf) as port:
+            stream = await AsyncioBackend().connect_tcp(LOOPBACK, port, timeout=5)
+            with pytest.raises(httpcore.WriteTimeout):
+                for _ in range(64):
+                    await stream.write(b"x" * (4 * 1024 * 1024), timeout=0.2)
+            sock = stream.get_extra_info("socket")
+            closing = asyncio.ensure_future(stream.aclose())
+            await asyncio.sleep(0)  # aclose is under way
+            closing.cancel()  # as a fetch's deadline would
+            with contextlib.suppress(asyncio.CancelledError):
+                await closing
+            await eventually(lambda: sock.fileno() == -1, "the socket to close")
 
     run(main())
 
@@ -262,6 +287,59 @@ def test_a_certificate_for_another_name_is_a_connect_error(ca: trustme.CA) -> No
             stream = await AsyncioBackend().connect_tcp(LOOPBACK, port, timeout=5)
             with pytest.raises(httpcore.ConnectError, match="certificate"):
                 await stream.start_tls(client_tls(ca), server_hostname="elsewhere.example", timeout=5)
+
+    run(main())
+
+
+def test_a_tls_stream_keeps_its_addresses_after_the_server_closes(ca: trustme.CA) -> None:
+    # A redirect with "Connection: close": the fetcher asks where it came from after.
+    async def redirect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 301 Moved\r\nLocation: /x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+
+    async def main() -> None:
+        async with serving(redirect, server_tls(ca)) as port:
+            plain = await AsyncioBackend().connect_tcp(LOOPBACK, port, timeout=5)
+            stream = await plain.start_tls(client_tls(ca), server_hostname="localhost", timeout=5)
+            await stream.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", timeout=5)
+            while await stream.read(65536, timeout=5):
+                pass
+            assert isinstance(stream, AsyncioStream)
+            protocol = stream._protocol
+            await eventually(lambda: protocol.lost, "the connection to be gone")
+            assert stream.get_extra_info("server_addr") == (LOOPBACK, port)
+            assert stream.get_extra_info("client_addr")[0] == LOOPBACK
+            assert stream.get_extra_info("socket") is not None
+
+    run(main())
+
+
+def test_a_handshake_on_a_connection_the_server_closed_fails_at_once(ca: trustme.CA) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    async def main() -> None:
+        async with serving(hang_up) as port:
+            stream = await AsyncioBackend().connect_tcp(LOOPBACK, port, timeout=5)
+            await eventually(lambda: stream.get_extra_info("is_readable"), "the close to be seen")
+            # Not a ConnectTimeout after waiting out the 20 s.
+            with pytest.raises(httpcore.ConnectError, match="closed before the TLS handshake"):
+                await stream.start_tls(client_tls(ca), server_hostname="localhost", timeout=20)
+
+    run(main())
+
+
+def test_a_failed_handshake_leaves_the_connection_closed(ca: trustme.CA) -> None:
+    async def main() -> None:
+        async with serving(http_handler, server_tls(ca)) as port:
+            stream = await AsyncioBackend().connect_tcp(LOOPBACK, port, timeout=5)
+            sock = stream.get_extra_info("socket")
+            with pytest.raises(httpcore.ConnectError):
+                await stream.start_tls(client_tls(ca), server_hostname="elsewhere.example", timeout=5)
+            assert isinstance(stream, AsyncioStream) and stream._protocol.lost  # aclose has nothing to wait for
+            await stream.aclose()
+            await eventually(lambda: sock.fileno() == -1, "the socket to close")
 
     run(main())
 
