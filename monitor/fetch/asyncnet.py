@@ -43,8 +43,8 @@ import httpcore
 # reading (a response body is read in 64 KiB steps, so this is a few steps).
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
-# How long `aclose` waits for the socket to be closed (a plain close first
-# sends what is still buffered) before it drops the connection.
+# How long `aclose` waits for asyncio to close the socket (a few loop steps)
+# before it drops the connection outright.
 CLOSE_WAIT = 1.0
 
 
