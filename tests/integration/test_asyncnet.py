@@ -90,6 +90,23 @@ def pattern(size: int) -> bytes:
     return bytes(i % 251 for i in range(size))
 
 
+async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Reads (so the client's writes go through) and never answers."""
+    await reader.read()  # until the client goes
+
+
+async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Never reads: the client's writes fill the socket buffers."""
+    await asyncio.sleep(30)
+
+
+async def jam(stream: httpcore.AsyncNetworkStream) -> None:
+    """Write to a `deaf` server until a write times out (the kernel's buffers take a few MB first)."""
+    with pytest.raises(httpcore.WriteTimeout):
+        for _ in range(64):
+            await stream.write(b"x" * (4 * 1024 * 1024), timeout=0.2)
+
+
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
@@ -132,9 +149,6 @@ def test_a_request_and_its_answer_on_a_plain_connection() -> None:
 
 
 def test_a_silent_server_gives_a_read_timeout() -> None:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # until the client goes
-
     async def main() -> None:
         async with serving(silent) as port:
             stream = await AsyncioBackend().connect_tcp(LOOPBACK, port, timeout=5)
@@ -189,15 +203,10 @@ def test_read_ahead_is_bounded_while_nobody_reads() -> None:
 
 
 def test_a_server_that_does_not_read_gives_a_write_timeout() -> None:
-    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(30)
-
     async def main() -> None:
         async with serving(deaf) as port:
             stream = await AsyncioBackend().connect_tcp(LOOPBACK, port, timeout=5)
-            with pytest.raises(httpcore.WriteTimeout):
-                for _ in range(64):  # the kernel's buffers take a few MB first
-                    await stream.write(b"x" * (4 * 1024 * 1024), timeout=0.2)
+            await jam(stream)
             # The unsent megabytes are dropped with the connection: a plain
             # close would wait for a server that never reads.
             sock = stream.get_extra_info("socket")
@@ -208,15 +217,10 @@ def test_a_server_that_does_not_read_gives_a_write_timeout() -> None:
 
 
 def test_a_close_cut_short_by_cancellation_still_closes_the_socket() -> None:
-    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(30)
-
     async def main() -> None:
         async with serving(deaf) as port:
             stream = await AsyncioBackend().connect_tcp(LOOPBACK, port, timeout=5)
-            with pytest.raises(httpcore.WriteTimeout):
-                for _ in range(64):
-                    await stream.write(b"x" * (4 * 1024 * 1024), timeout=0.2)
+            await jam(stream)
             sock = stream.get_extra_info("socket")
             closing = asyncio.ensure_future(stream.aclose())
             await asyncio.sleep(0)  # aclose is under way
@@ -345,11 +349,8 @@ def test_a_failed_handshake_leaves_the_connection_closed(ca: trustme.CA) -> None
 
 
 def test_a_server_that_never_answers_the_handshake_gives_a_connect_timeout(ca: trustme.CA) -> None:
-    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()
-
     async def main() -> None:
-        async with serving(mute) as port:
+        async with serving(silent) as port:
             stream = await AsyncioBackend().connect_tcp(LOOPBACK, port, timeout=5)
             with pytest.raises(httpcore.ConnectTimeout):
                 await stream.start_tls(client_tls(ca), server_hostname="localhost", timeout=0.3)
