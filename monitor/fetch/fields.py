@@ -36,6 +36,7 @@ MAX_FRAGMENT = 4 * MAX_TEXT
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _FUTURE_SLACK = timedelta(days=1)
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_URL_BREAKS = str.maketrans("", "", "\t\r\n")
 _BLOCK_TAGS = frozenset(
     "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote pre tr table section article header footer figure figcaption"
     " dd dt hr".split()
@@ -107,8 +108,10 @@ def as_str(value: object) -> str:
 
 
 def guid_of(value: str) -> str:
-    """A publisher's id as a guid: control characters out; a very long one hashed."""
-    value = CONTROL.sub("", value).strip()
+    """A publisher's id as a guid: control characters out, a CR as an XML
+    parser reads it (LF: the fast path and feedparser's fallback for a
+    broken document then give the same guid); a very long one hashed."""
+    value = CONTROL.sub("", value).replace("\r\n", "\n").replace("\r", "\n").strip()
     if len(value) > MAX_GUID:
         return fingerprint(value)
     return value
@@ -145,7 +148,8 @@ def http_link(value: object, base: str, feed_url: str) -> str | None:
     """`value` as an absolute http(s) URL (relative ones joined to `base`, else `feed_url`); None if not one."""
     if not isinstance(value, str) or not value.strip():
         return None
-    link = value.strip()
+    # Tabs and line breaks inside a URL are dropped, as browsers do (WHATWG URL).
+    link = value.strip().translate(_URL_BREAKS)
     if len(link) > MAX_LINK or CONTROL.search(link):
         return None
     if not urlsplit(link).scheme:

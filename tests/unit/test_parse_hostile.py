@@ -233,7 +233,7 @@ def test_strip_dtd_keeps_safe_entities_and_drops_the_rest() -> None:
     "text",
     [
         "<!-- <!DOCTYPE fake [ --><!doctype rss [<!ENTITY a 'x&b;'>]><rss/>",
-        "<?pi <!DOCTYPE?>\n\n<!DOCTYPE\trss\r\n[\r\n<!-- ]> -->\r\n<!ENTITY a \"]>&b;\">\r\n]\r\n>\n<rss/>",
+        '<?pi <!DOCTYPE?>\n\n<!DOCTYPE\trss\r\n[\r\n<!-- ]> -->\r\n<!ENTITY a "]>&b;">\r\n]\r\n>\n<rss/>',
         "junk <!DOCTYPE rss PUBLIC 'p' \"s\" [<!ENTITY a '&b;'>]><rss/>",
     ],
 )
@@ -352,7 +352,7 @@ def test_max_entries_takes_the_first_in_document_order() -> None:
 
 
 def test_publisher_timing_hints_are_read() -> None:
-    hints = '<ttl>15</ttl><sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>'
+    hints = "<ttl>15</ttl><sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>"
     body = rss("<item><title>a</title></item>", hints).replace(
         b"<rss ", b'<rss xmlns:sy="http://purl.org/rss/1.0/modules/syndication/" '
     )
@@ -385,6 +385,21 @@ def test_mangled_feeds_give_a_feed_or_a_fetch_error(
         return
     assert all(isinstance(a, ArticleData) for a in parsed.articles)
     assert_clean(parsed)
+
+
+def test_a_line_break_inside_an_id_or_a_link_leaves_no_control_character() -> None:
+    # Found by the property test above: a CR inside an Atom id of a feed that
+    # breaks further on, read by feedparser's fallback (which keeps the CR).
+    body = (
+        b'<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom"><title>Bare</title>'
+        b"<id>urn:bare</id>\n<entry><title>Linked</title><id>urn:bar\re:2</id>"
+        b'<link href="http://news.example.test/b\t2\r\n"/></entry>\n<entry><title>Cut'
+    )
+    parsed = parse_feed(body, {"content-type": "application/xml"}, URL, now=NOW)
+    assert_clean(parsed)
+    [article] = parsed.articles
+    assert article.guid == "urn:bar\ne:2"  # as an XML parser reads the CR
+    assert article.link == "http://news.example.test/b2"  # as a browser reads the URL
 
 
 def test_hostile_feed_through_the_real_fetcher(feed_server: Any) -> None:
