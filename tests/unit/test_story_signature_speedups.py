@@ -141,6 +141,24 @@ def test_a_text_of_many_distinct_separators_takes_the_pattern_path() -> None:
     assert stories._word_bytes(text)[:2] == [b"ano", b"ano"]
 
 
+_PLAIN_SENTENCE_END_AT_MARK = re.compile(r"[.!?…][\"'”’»)]*\s+|\n+")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet=st.sampled_from([*".!?…\"'”’»)\n\n  \t\u00a0\u2028\u3000ab.\r"]), max_size=60),
+        _texts,
+        st.text(max_size=60),
+    )
+)
+def test_sentence_ends_are_those_of_the_plain_alternation(text: str) -> None:
+    """One leading set, then a look back at it: the same matches as the two
+    alternatives tried at every position."""
+    found = [m.span() for m in stories._SENTENCE_END.finditer(text)]
+    assert found == [m.span() for m in _PLAIN_SENTENCE_END_AT_MARK.finditer(text)]
+
+
 @settings(max_examples=400, deadline=None)
 @given(_texts, st.integers(min_value=0, max_value=40))
 def test_lead_sentences_are_the_split_ones(text: str, repeat: int) -> None:
