@@ -250,14 +250,18 @@ def fresh_schema(base: str) -> str:
     with engine.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     engine.dispose()
-    return make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    url = make_url(base)
+    # Options already in the URL stay (bench/pg_statements.py's statement log).
+    options = " ".join(filter(None, [url.query.get("options"), f"-csearch_path={schema}"]))
+    return url.update_query_dict({"options": options}).render_as_string(hide_password=False)
 
 
 def drop_schema(base: str, url: str) -> None:
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
-    schema = str(make_url(url).query["options"]).split("=", 1)[1]
+    options = str(make_url(url).query["options"]).split()
+    schema = next(o for o in options if o.startswith("-csearch_path=")).split("=", 1)[1]
     engine = create_engine(base)
     with engine.begin() as conn:
         conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
