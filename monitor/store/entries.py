@@ -38,6 +38,7 @@ from monitor.core.feedplan import (
 from monitor.core.matcher import MatchResult
 from monitor.core.stories import StoryLookup, StoryPolicy, story_keys
 from monitor.models import ArticleData, HitRecord, NewHit, body_text
+from monitor.store.analyze import FirstAnalyze
 from monitor.store.bulk import insert_rows
 from monitor.store.cursor import fetch_rows
 from monitor.store.feeds import mark_success
@@ -169,6 +170,7 @@ class FeedTransaction(HitTransaction):
         self.feed = feed
         self._pending = pending
         self.new_keys: list[tuple[int, tuple[int, ...]]] = []  # (article id, keys), once applied
+        self.inserted = 0  # new articles, once applied
 
     @property
     def feed_name(self) -> str:
@@ -245,6 +247,7 @@ class FeedTransaction(HitTransaction):
 
         article_stories = [story_id(ref) for ref in plan.article_stories()]
         ids = self._insert_articles(plan.new, article_stories, now)
+        self.inserted = len(ids)
         _add_sources(session, self.feed.id, list(zip(ids, plan.new, strict=True)), now)
         self.new_keys = list(zip(ids, plan.keys, strict=True)) if plan.keys else []
         if plan.copies:
@@ -367,6 +370,7 @@ class EntryStore:
 
     _session: sessionmaker[Session]
     _pending: PendingKeys
+    _first_analyze: FirstAnalyze
 
     @contextmanager
     def feed_transaction(self, feed_id: int, *, stories: bool) -> Iterator[FeedTransaction]:
@@ -392,6 +396,8 @@ class EntryStore:
             self._pending.add(article_id, keys)
         if self._pending.full:
             self.flush_story_keys()
+        if tx.inserted:
+            self._first_analyze.stored(self._session, tx.inserted)
 
     @contextmanager
     def hit_transaction(self) -> Iterator[HitTransaction]:

@@ -18,6 +18,7 @@ from monitor.models import (
     HitRecord,
     StoredArticle,
 )
+from monitor.store.analyze import FirstAnalyze
 from monitor.store.entries import EntryStore
 from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitFilter, find_hits, hit_records
@@ -37,11 +38,14 @@ class Repository(EntryStore, FeedStore, NodeStore, JobStore, PageStore):
     (`NodeStore`), once-per-cluster jobs (`JobStore`), late article pages
     (`PageStore`), articles and hits."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, analyze_after: int | None = None) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
         # Story keys committed but not yet in the index (SQLite; see PendingKeys).
         self._pending = PendingKeys()
+        # A fresh PostgreSQL database's tables analysed early in its first poll
+        # (after `analyze_after` new articles; default `store.analyze.ANALYZE_AFTER`).
+        self._first_analyze = FirstAnalyze(analyze_after)
 
     # --- feeds -------------------------------------------------------------
 
