@@ -51,11 +51,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitor.core.stories import (  # noqa: E402 - after the sys.path line above
-    StoryPolicy,
+from monitor.core.signature import (  # noqa: E402 - after the sys.path line above
     shingles,
     story_signature,
 )
+from monitor.core.stories import StoryPolicy  # noqa: E402
 from monitor.models import ArticleData, body_text  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "stories" / "corpus.json"
@@ -267,7 +267,8 @@ def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: d
     whole `ingest.store_feed` with de-duplication on and off (its share of a save)."""
     from monitor.core.matcher import Matcher
     from monitor.core.polling import Decision
-    from monitor.core.stories import assign, story_keys
+    from monitor.core.signature import story_keys
+    from monitor.core.stories import assign
     from monitor.ingest import FeedUpdate, store_feed
     from monitor.store.engine import make_engine
     from monitor.store.feeds import FeedSpec
@@ -338,11 +339,11 @@ def cost(sizes: list[int], seeded: Path | None) -> None:
     vocab = [f"w{i:05d}" for i in range(20_000)]
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     rows = []
-    import monitor.core.stories
+    import monitor.core.signature
 
     for stored in sizes:
         # Each size starts with no remembered shingles (older checkouts have none).
-        getattr(monitor.core.stories, "forget_shingles", lambda: None)()
+        getattr(monitor.core.signature, "forget_shingles", lambda: None)()
         with tempfile.TemporaryDirectory() as tmp:
             directory = seeded or Path(tmp)
             directory.mkdir(parents=True, exist_ok=True)

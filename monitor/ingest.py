@@ -32,7 +32,8 @@ from monitor.core.feedplan import (
 from monitor.core.fulltext import page_adds
 from monitor.core.matcher import ArticleText, Matcher, MatchResult
 from monitor.core.polling import Decision
-from monitor.core.stories import StoryPolicy, assign, shingles, story_keys
+from monitor.core.signature import shingles, story_keys
+from monitor.core.stories import StoryPolicy, assign
 from monitor.models import ArticleData, NewHit
 from monitor.store.entries import FeedTransaction, SaveResult
 from monitor.store.pages import NOT_ADDING, PageJob, PageTransaction

@@ -77,7 +77,7 @@ class ArticleData:
     content: str
     published: datetime | None
     author: str | None = None
-    # Story index keys, when the parser already computed them (core.stories).
+    # Story index keys, when the parser already computed them (core.signature).
     story_keys: tuple[int, ...] | None = None
     # Computed ahead by the parse worker (`core.feedplan.prepare`), else by
     # the store: the fingerprint of the feed's own text, and the canonical

@@ -30,7 +30,8 @@ from typing import Protocol
 from monitor.core.identity import canonical_url, content_fingerprint
 from monitor.core.matcher import ArticleText, Matcher, MatchResult, PackedSpec
 from monitor.core.polling import Decision
-from monitor.core.stories import Assignment, StoryPolicy, story_keys
+from monitor.core.signature import story_keys
+from monitor.core.stories import Assignment, StoryPolicy
 from monitor.models import ArticleData
 
 MAX_GUID = 512

@@ -36,7 +36,8 @@ from monitor.core.feedplan import (
     guid_key,
 )
 from monitor.core.matcher import MatchResult
-from monitor.core.stories import StoryLookup, StoryPolicy, story_keys
+from monitor.core.signature import story_keys
+from monitor.core.stories import StoryLookup, StoryPolicy
 from monitor.models import ArticleData, HitRecord, NewHit, body_text
 from monitor.store.analyze import FirstAnalyze
 from monitor.store.bulk import insert_rows

@@ -20,11 +20,11 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from monitor.core.identity import outlet_key
+from monitor.core.signature import shingles
 from monitor.core.stories import (
     Candidate,
     StoryLookup,
     StoryPolicy,
-    shingles,
     should_escalate,
 )
 from monitor.models import HitRecord, Source, body_text

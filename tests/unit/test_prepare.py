@@ -8,7 +8,7 @@ from dataclasses import replace
 from monitor.core.feedplan import Known, PreMatch, Prepare, identify, pack_seen, prepare, prepare_all
 from monitor.core.matcher import ArticleText, Matcher, MatcherSpec, PackedSpec, WatchlistSpec
 from monitor.core.query.ast import EntitySpec
-from monitor.core.stories import story_keys
+from monitor.core.signature import story_keys
 from monitor.fetch import pool
 from monitor.fetch.pool import parse_job
 from monitor.ingest import match_article

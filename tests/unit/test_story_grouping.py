@@ -14,7 +14,8 @@ from pathlib import Path
 
 from monitor.config import DedupSettings
 from monitor.core.matcher import ArticleText, Matcher, WatchlistSpec
-from monitor.core.stories import Candidate, best_match, similarity, story_signature
+from monitor.core.signature import story_signature
+from monitor.core.stories import Candidate, best_match, similarity
 from monitor.fetch.parse import parse_feed
 from monitor.models import ArticleData
 

@@ -23,9 +23,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.core import stories
+from monitor.core import signature
 from monitor.core.identity import unique_paragraphs
-from monitor.core.stories import forget_shingles, shingles, story_keys, story_signature, story_words
+from monitor.core.signature import forget_shingles, shingles, story_keys, story_signature, story_words
 from monitor.models import body_text
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "stories" / "corpus.json"
@@ -79,13 +79,13 @@ _PLAIN_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’»)]*\s+|\n+")
 def _plain_words(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKD", text.casefold())
     if not folded.isascii():
-        folded = stories._MARKS.sub("", folded)
+        folded = signature._MARKS.sub("", folded)
     return re.findall(r"[^\W_]+", folded)
 
 
 def _plain_lead(text: str) -> list[str]:
-    sentences = _PLAIN_SENTENCE_END.split(unique_paragraphs(text[: stories.LEAD_CHARS]))
-    return sentences[:-1] if len(text) > stories.LEAD_CHARS else sentences
+    sentences = _PLAIN_SENTENCE_END.split(unique_paragraphs(text[: signature.LEAD_CHARS]))
+    return sentences[:-1] if len(text) > signature.LEAD_CHARS else sentences
 
 
 _texts = st.text(alphabet=st.sampled_from(_ALPHABET + list("klmnopqrstuvwxyzKLM.!?\n")), max_size=400)
@@ -115,12 +115,12 @@ def test_word_hashes_are_crc32_of_each_words_utf8(text: str) -> None:
     3-grams combine them by the documented formula."""
     words = story_words(text)
     plain = np.array([zlib.crc32(w.encode()) for w in words], dtype=np.uint64)
-    assert stories._word_hashes(text).tolist() == plain.tolist()
-    if len(words) >= stories.SHINGLE_WORDS:
+    assert signature._word_hashes(text).tolist() == plain.tolist()
+    if len(words) >= signature.SHINGLE_WORDS:
         with np.errstate(over="ignore"):
-            combined = plain[:-2] * stories._M1 + plain[1:-1] * stories._M2 + plain[2:]
-        expected = ((combined ^ (combined >> stories._SHIFT)) & stories._MASK).tolist()
-        assert stories._shingle_array(stories._word_hashes(text)).tolist() == expected
+            combined = plain[:-2] * signature._M1 + plain[1:-1] * signature._M2 + plain[2:]
+        expected = ((combined ^ (combined >> signature._SHIFT)) & signature._MASK).tolist()
+        assert signature._shingle_array(signature._word_hashes(text)).tolist() == expected
 
 
 _MIXED = [*"aeñóÅøßрĀ日本ℌᴬﬁ①Ⅻ’“”–—…·\u0301\u0327\u20dd _-.,\n", "\ud800", "\U0001f600", "\U0001e94b"]
@@ -131,14 +131,14 @@ _MIXED = [*"aeñóÅøßрĀ日本ℌᴬﬁ①Ⅻ’“”–—…·\u0301\u032
 def test_word_bytes_are_the_utf8_of_story_words(text: str) -> None:
     """The byte path drops marks, keeps non-ASCII letters inside their word
     and splits on everything else, as the pattern path does."""
-    assert stories._word_bytes(text) == [word.encode() for word in story_words(text)]
+    assert signature._word_bytes(text) == [word.encode() for word in story_words(text)]
 
 
 def test_a_text_of_many_distinct_separators_takes_the_pattern_path() -> None:
-    separators = "".join(chr(0x2190 + i) for i in range(stories._MAX_REPLACED_CHARS + 10))  # arrows
+    separators = "".join(chr(0x2190 + i) for i in range(signature._MAX_REPLACED_CHARS + 10))  # arrows
     text = "año".join(separators) + "“x”"
-    assert stories._word_bytes(text) == [word.encode() for word in story_words(text)]
-    assert stories._word_bytes(text)[:2] == [b"ano", b"ano"]
+    assert signature._word_bytes(text) == [word.encode() for word in story_words(text)]
+    assert signature._word_bytes(text)[:2] == [b"ano", b"ano"]
 
 
 _PLAIN_SENTENCE_END_AT_MARK = re.compile(r"[.!?…][\"'”’»)]*\s+|\n+")
@@ -155,7 +155,7 @@ _PLAIN_SENTENCE_END_AT_MARK = re.compile(r"[.!?…][\"'”’»)]*\s+|\n+")
 def test_sentence_ends_are_those_of_the_plain_alternation(text: str) -> None:
     """One leading set, then a look back at it: the same matches as the two
     alternatives tried at every position."""
-    found = [m.span() for m in stories._SENTENCE_END.finditer(text)]
+    found = [m.span() for m in signature._SENTENCE_END.finditer(text)]
     assert found == [m.span() for m in _PLAIN_SENTENCE_END_AT_MARK.finditer(text)]
 
 
@@ -164,20 +164,20 @@ def test_sentence_ends_are_those_of_the_plain_alternation(text: str) -> None:
 def test_lead_sentences_are_the_split_ones(text: str, repeat: int) -> None:
     long = text * repeat  # either side of LEAD_CHARS
     for candidate in (text, long):
-        assert list(stories._lead_sentences(candidate)) == _plain_lead(candidate)
-        assert list(stories._lead_sentences(candidate, unique_paragraphs(candidate))) == _plain_lead(candidate)
+        assert list(signature._lead_sentences(candidate)) == _plain_lead(candidate)
+        assert list(signature._lead_sentences(candidate, unique_paragraphs(candidate))) == _plain_lead(candidate)
 
 
 def test_minhash_is_the_minimum_of_each_permutation() -> None:
     hashed = np.array(random.Random(1).sample(range(1 << 32), 300), dtype=np.uint64)
-    a, b = stories._permutations()
+    a, b = signature._permutations()
     plain = [
         min(((int(x) * int(ai) + int(bi)) % (1 << 64)) >> 32 for x in hashed)
         for ai, bi in zip(a.ravel(), b.ravel(), strict=True)
     ]
-    assert stories.minhash(hashed).tolist() == plain
+    assert signature.minhash(hashed).tolist() == plain
     # a repeated shingle changes nothing
-    assert stories.minhash(np.concatenate([hashed, hashed[:50]])).tolist() == plain
+    assert signature.minhash(np.concatenate([hashed, hashed[:50]])).tolist() == plain
 
 
 # --- the shingle memo ----------------------------------------------------------------------
@@ -192,11 +192,11 @@ def test_a_changed_text_is_shingled_afresh() -> None:
     assert before != after
     assert shingles("Title", "The minister resigned on Monday after the vote in parliament.") == before
     # the title and text are not run together
-    assert stories._text_digest("a\nb", "c") != stories._text_digest("a", "b\nc")
+    assert signature._text_digest("a\nb", "c") != signature._text_digest("a", "b\nc")
 
 
 def test_the_memo_is_bounded_by_bytes_and_answers_as_computed() -> None:
-    memo = stories._ShingleMemo(budget=40_000)
+    memo = signature._ShingleMemo(budget=40_000)
     rng = random.Random(5)
     kept: dict[bytes, frozenset[int]] = {}
     for n in range(200):
@@ -218,7 +218,7 @@ def test_the_memo_is_consistent_across_threads() -> None:
     forget_shingles()
     rng = random.Random(3)
     texts = [" ".join(f"w{rng.randrange(3000)}" for _ in range(120)) for _ in range(60)]
-    expected = [frozenset(stories._shingle_array(stories._word_hashes(f"t\n{t}")).tolist()) for t in texts]
+    expected = [frozenset(signature._shingle_array(signature._word_hashes(f"t\n{t}")).tolist()) for t in texts]
     failures: list[int] = []
 
     def work(seed: int) -> None:

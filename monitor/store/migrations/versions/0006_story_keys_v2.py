@@ -6,7 +6,7 @@ Create Date: 2026-12-04
 
 Story signatures moved from datasketch's MinHash over the matcher's words
 to a vectorised multiply-shift MinHash over a one-pass normalisation
-(`core.stories.story_words`), about six times cheaper. The grouping on the
+(`core.signature.story_words`), about six times cheaper. The grouping on the
 labelled fixtures is the same, but the keys differ, so an old key can never
 meet a new one. They are deleted here; the daemon's start re-indexes the
 articles of the de-duplication window that have a story
