@@ -38,14 +38,13 @@ class Repository(EntryStore, FeedStore, NodeStore, JobStore, PageStore):
     (`NodeStore`), once-per-cluster jobs (`JobStore`), late article pages
     (`PageStore`), articles and hits."""
 
-    def __init__(self, engine: Engine, *, analyze_after: int | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
         # Story keys committed but not yet in the index (SQLite; see PendingKeys).
         self._pending = PendingKeys()
-        # A fresh PostgreSQL database's tables analysed early in its first poll
-        # (after `analyze_after` new articles; default `store.analyze.ANALYZE_AFTER`).
-        self._first_analyze = FirstAnalyze(analyze_after)
+        # A fresh PostgreSQL database's tables analysed early in its first poll.
+        self._first_analyze = FirstAnalyze()
 
     # --- feeds -------------------------------------------------------------
 
