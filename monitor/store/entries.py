@@ -7,9 +7,10 @@ already alerted — and whose `apply` writes a `FeedPlan` (articles, sources,
 stories and merges, updates, hits and their outbox rows, escalations, the
 feed's next poll) before the transaction commits. The decisions are made
 between the reads and `apply`, by the caller, in pure code; the store never
-calls back into the matcher or the router. Also the poll cycle's story keys
-(written together at its end) and their repair at start. `Repository`
-mixes `EntryStore` in.
+calls back into the matcher or the router. Also the story index's upkeep:
+on SQLite held in memory (`store.memkeys`), loaded at start from the keys
+stored with each article; on PostgreSQL the `story_keys` table, written in
+each feed's transaction. `Repository` mixes `EntryStore` in.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.feedplan import (
@@ -43,7 +44,7 @@ from monitor.store.analyze import FirstAnalyze
 from monitor.store.bulk import insert_rows
 from monitor.store.cursor import fetch_rows
 from monitor.store.feeds import mark_success
-from monitor.store.pending import PendingKeys
+from monitor.store.memkeys import MemoryKeys, keys_blob
 from monitor.store.schema import (
     ArticleRow,
     ArticleSourceRow,
@@ -67,7 +68,7 @@ from monitor.store.stories import (
     touch_stories,
 )
 
-__all__ = ["EntryStore", "FeedTransaction", "HitTransaction", "PendingKeys", "SaveResult", "guid_key"]
+__all__ = ["EntryStore", "FeedTransaction", "HitTransaction", "SaveResult", "guid_key"]
 
 
 @dataclass(frozen=True)
@@ -162,14 +163,15 @@ class FeedTransaction(HitTransaction):
     """One feed's reads and writes, inside one open transaction.
 
     Made by `EntryStore.feed_transaction`; `apply` may be called once.
-    Story keys of earlier feeds of this poll cycle (not in the index yet)
-    are seen through `pending`.
+    `memory`: SQLite's story index (`MemoryKeys`), looked up instead of a
+    table and handed the new articles' keys once the feed commits; None on
+    PostgreSQL, whose keys are rows written in this transaction.
     """
 
-    def __init__(self, session: Session, feed: FeedRow, pending: PendingKeys) -> None:
+    def __init__(self, session: Session, feed: FeedRow, memory: MemoryKeys | None) -> None:
         super().__init__(session)
         self.feed = feed
-        self._pending = pending
+        self._memory = memory
         self.new_keys: list[tuple[int, tuple[int, ...]]] = []  # (article id, keys), once applied
         self.inserted = 0  # new articles, once applied
 
@@ -202,7 +204,7 @@ class FeedTransaction(HitTransaction):
     def story_lookup(self, keys: Sequence[tuple[int, ...]], policy: StoryPolicy, now: datetime) -> StoryLookup:
         """Recent stored articles sharing index keys with the new ones."""
         since = now - timedelta(seconds=policy.window)
-        return story_lookup(self.session, {key for ks in keys for key in ks}, since, self._pending)
+        return story_lookup(self.session, {key for ks in keys for key in ks}, since, self._memory)
 
     def stories_of(self, article_ids: Sequence[int]) -> frozenset[int]:
         """The stories of stored articles (those copies add an outlet to)."""
@@ -247,7 +249,7 @@ class FeedTransaction(HitTransaction):
             return stories[-1 - ref] if ref is not None and ref < 0 else ref
 
         article_stories = [story_id(ref) for ref in plan.article_stories()]
-        ids = self._insert_articles(plan.new, article_stories, now)
+        ids = self._insert_articles(plan.new, article_stories, plan.keys, now)
         self.inserted = len(ids)
         _add_sources(session, self.feed.id, list(zip(ids, plan.new, strict=True)), now)
         self.new_keys = list(zip(ids, plan.keys, strict=True)) if plan.keys else []
@@ -289,9 +291,14 @@ class FeedTransaction(HitTransaction):
         touch_stories(self.session, assignment.joined, plan.now)
         return created
 
-    def _insert_articles(self, new: Sequence[Entry], stories: Sequence[int | None], now: datetime) -> list[int]:
+    def _insert_articles(
+        self, new: Sequence[Entry], stories: Sequence[int | None], keys: Sequence[tuple[int, ...]], now: datetime
+    ) -> list[int]:
         if not new:
             return []
+        # SQLite: each article's story keys stored with it, what its in-memory
+        # index is rebuilt from at start. PostgreSQL: rows of `story_keys`.
+        blobs = [keys_blob(k) for k in keys] if keys and self._memory is not None else [None] * len(new)
         # Ids first, then one executemany: INSERT … RETURNING in parameter
         # order is one statement per row on SQLite.
         table = cast(Table, ArticleRow.__table__)
@@ -315,9 +322,10 @@ class FeedTransaction(HitTransaction):
                     "published_at": e.article.published or now,
                     "first_seen_at": now,
                     "updated_at": None,
+                    "story_keys": blob,
                     **page_columns(e.article),
                 }
-                for article_id, e, story in zip(ids, new, stories, strict=True)
+                for article_id, e, story, blob in zip(ids, new, stories, blobs, strict=True)
             ],
         )
         return ids
@@ -370,8 +378,14 @@ class EntryStore:
     """Storing feed entries (mixed into `Repository`, which sets the attributes)."""
 
     _session: sessionmaker[Session]
-    _pending: PendingKeys
+    # SQLite's story index (None on PostgreSQL: the `story_keys` table).
+    _memory: MemoryKeys | None
     _first_analyze: FirstAnalyze
+
+    @property
+    def story_memory(self) -> MemoryKeys | None:
+        """SQLite's in-memory story index (None on PostgreSQL)."""
+        return self._memory
 
     @contextmanager
     def feed_transaction(self, feed_id: int, *, stories: bool) -> Iterator[FeedTransaction]:
@@ -381,22 +395,21 @@ class EntryStore:
         SQLite's writers are serial), so two processes storing copies of one
         story at once cannot both open it or both alert it. On PostgreSQL the
         new articles' index keys are written in this transaction, so another
-        daemon sees them the moment it commits; on SQLite (one daemon) they
-        wait in `PendingKeys` and reach the index in sorted batches.
+        daemon sees them the moment it commits; on SQLite they are stored
+        with the articles and enter the in-memory index once committed.
         """
         with self._session.begin() as session:
             if stories:
                 lock_stories(session)
-            tx = FeedTransaction(session, session.get_one(FeedRow, feed_id), self._pending)
+            tx = FeedTransaction(session, session.get_one(FeedRow, feed_id), self._memory)
             yield tx
-            if tx.new_keys and session.get_bind().dialect.name != "sqlite":
+            if tx.new_keys and self._memory is None:
                 add_keys(session, sorted((key, article_id) for article_id, keys in tx.new_keys for key in keys))
                 tx.new_keys = []
-        # Committed: only now may later feeds of this cycle find the new keys.
-        for article_id, keys in tx.new_keys:
-            self._pending.add(article_id, keys)
-        if self._pending.full:
-            self.flush_story_keys()
+        # Committed: only now may later feeds find the new keys.
+        if self._memory is not None:
+            for article_id, keys in tx.new_keys:
+                self._memory.add(article_id, keys)
         if tx.inserted:
             self._first_analyze.stored(self._session, tx.inserted)
 
@@ -407,17 +420,34 @@ class EntryStore:
             yield HitTransaction(session)
 
     def flush_story_keys(self) -> int:
-        """Write the waiting story keys to the index, sorted, in one transaction."""
-        if not self._pending.count:
+        """The end of a poll cycle: SQLite's new index keys merged into its
+        sorted arrays (how many); nothing on PostgreSQL (written already)."""
+        if self._memory is None:
             return 0
-        rows = self._pending.take()
-        with self._session.begin() as session:
-            add_keys(session, rows)
-        return len(rows)
+        before = self._memory.count
+        self._memory.settle()
+        return before
 
     def index_missing_story_keys(self, since: datetime, batch: int = 500) -> int:
-        """Index recent articles whose keys never reached the index (the
-        process stopped before its cycle ended); run at start."""
+        """Index recent articles whose keys are missing; run at start. Returns how many.
+
+        PostgreSQL: articles of the window with no `story_keys` rows (a
+        process stopped before its feed's keys were written). SQLite: the
+        window's articles stored without keys (stored before migration 0012)
+        get them computed and stored, then every key of the window is loaded
+        into memory.
+        """
+        if self._memory is not None:
+            # Ids grow with first_seen_at on SQLite's one daemon: the window
+            # is read from its first id on, not the whole table.
+            with self._session.begin() as session:
+                first = session.scalar(select(func.min(ArticleRow.id)).where(ArticleRow.first_seen_at >= since))
+            self._memory.clear()
+            if first is None:
+                return 0
+            done = self._store_missing_blobs(since, int(first) - 1, batch)
+            self._load_story_keys(since, int(first) - 1, batch * 20)
+            return done
         done = 0
         last_id = 0
         while True:
@@ -437,7 +467,7 @@ class EntryStore:
                     # PostgreSQL: held until the keys are in, so another
                     # daemon's retention cannot delete an article between
                     # this read and its keys' insert (what the foreign key
-                    # did before migration 0010). SQLite's writers are serial.
+                    # did before migration 0010).
                     .with_for_update(read=True, key_share=True)
                 ).all()
                 if rows:
@@ -452,6 +482,63 @@ class EntryStore:
             if not rows:
                 return done
             done += len(rows)
+            last_id = rows[-1][0]
+
+    def _store_missing_blobs(self, since: datetime, last_id: int, batch: int) -> int:
+        """SQLite: keys computed and stored for the window's articles (ids
+        above `last_id`) that have none."""
+        done = 0
+        table = cast(Table, ArticleRow.__table__)
+        while True:
+            with self._session.begin() as session:
+                rows = session.execute(
+                    select(
+                        ArticleRow.id, ArticleRow.title, ArticleRow.summary, ArticleRow.content, ArticleRow.page_text
+                    )
+                    .where(
+                        ArticleRow.id > last_id,
+                        ArticleRow.first_seen_at >= since,
+                        ArticleRow.story_id.is_not(None),
+                        ArticleRow.story_keys.is_(None),
+                    )
+                    .order_by(ArticleRow.id)
+                    .limit(batch)
+                ).all()
+                if rows:
+                    session.execute(
+                        table.update().where(table.c.id == bindparam("article_id")),
+                        [
+                            {
+                                "article_id": article_id,
+                                "story_keys": keys_blob(story_keys(title, page_text or body_text(summary, content))),
+                            }
+                            for article_id, title, summary, content, page_text in rows
+                        ],
+                    )
+            if not rows:
+                return done
+            done += len(rows)
+            last_id = rows[-1][0]
+
+    def _load_story_keys(self, since: datetime, last_id: int, batch: int) -> None:
+        """SQLite: the in-memory index filled from the keys stored with the
+        window's articles (ids above `last_id`)."""
+        assert self._memory is not None
+        while True:
+            with self._session.begin() as session:
+                rows = session.execute(
+                    select(ArticleRow.id, ArticleRow.story_keys)
+                    .where(
+                        ArticleRow.id > last_id,
+                        ArticleRow.first_seen_at >= since,
+                        ArticleRow.story_keys.is_not(None),
+                    )
+                    .order_by(ArticleRow.id)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            self._memory.add_blobs((article_id, blob) for article_id, blob in rows if blob is not None)
             last_id = rows[-1][0]
 
 

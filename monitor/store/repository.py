@@ -23,9 +23,9 @@ from monitor.store.entries import EntryStore
 from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitFilter, find_hits, hit_records
 from monitor.store.jobs import JobStore
+from monitor.store.memkeys import MemoryKeys
 from monitor.store.nodes import NodeStore
 from monitor.store.pages import PageStore
-from monitor.store.pending import PendingKeys
 from monitor.store.schema import (
     ArticleRow,
     FeedRow,
@@ -41,8 +41,9 @@ class Repository(EntryStore, FeedStore, NodeStore, JobStore, PageStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
-        # Story keys committed but not yet in the index (SQLite; see PendingKeys).
-        self._pending = PendingKeys()
+        # SQLite's story index, in memory (`store.memkeys`; loaded at start by
+        # `index_missing_story_keys`). PostgreSQL's is the story_keys table.
+        self._memory = MemoryKeys() if engine.dialect.name == "sqlite" else None
         # A fresh PostgreSQL database's tables analysed early in its first poll.
         self._first_analyze = FirstAnalyze()
 
@@ -119,8 +120,18 @@ class Repository(EntryStore, FeedStore, NodeStore, JobStore, PageStore):
         """Drop story index keys older than `before`: no copy can join those stories any more.
 
         Keeps the index the size of one de-duplication window, however much
-        is stored. Short batched transactions.
+        is stored. PostgreSQL: short batched transactions. SQLite: this
+        process's in-memory index forgets the articles before the window's
+        first (their stored keys stay with them, never loaded again).
         """
+        if self._memory is not None:
+            with self._session.begin() as session:
+                lowest = session.scalar(select(func.min(ArticleRow.id)).where(ArticleRow.first_seen_at >= before))
+            if lowest is None:
+                dropped = self._memory.count
+                self._memory.clear()
+                return dropped
+            return self._memory.drop_below(int(lowest))
         dropped = 0
         while True:
             with self._session.begin() as session:

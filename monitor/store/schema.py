@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -245,6 +246,11 @@ class ArticleRow(Base):
     page_reason: Mapped[str | None] = mapped_column(Text, default=None)
     page_lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
     page_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # SQLite: the article's story index keys (little-endian int64s,
+    # `store.memkeys.keys_blob`), from which the in-memory index is rebuilt
+    # at start. NULL on PostgreSQL (its keys are `story_keys` rows) and for
+    # articles stored with de-duplication off.
+    story_keys: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
     feed: Mapped[FeedRow] = relationship()
 

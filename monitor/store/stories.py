@@ -9,7 +9,6 @@ a story for the same wire copy or both alert it.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -57,26 +56,26 @@ def lock_stories(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
 
 
-class WaitingKeys(Protocol):
-    """Index keys committed but not yet written (`store.entries.PendingKeys`)."""
+class KeysInMemory(Protocol):
+    """A story index held in memory (SQLite's `store.memkeys.MemoryKeys`)."""
 
     def pairs(self, keys: Iterable[int], /) -> list[tuple[int, int]]:
-        """(key, article id) for each waiting article under any of `keys`."""
+        """(key, article id) for each article under any of `keys`."""
         ...
 
 
-def story_lookup(session: Session, keys: set[int], since: datetime, pending: WaitingKeys | None = None) -> StoryLookup:
+def story_lookup(session: Session, keys: set[int], since: datetime, memory: KeysInMemory | None = None) -> StoryLookup:
     """Recent stored articles sharing `keys`, and those of them that are candidates.
 
-    `pending`: keys of articles committed earlier in this poll cycle whose
-    index rows are not written yet (`Repository.flush_story_keys`).
+    `memory`: the index in memory (SQLite); None: the `story_keys` table
+    (PostgreSQL).
     """
-    buckets = _buckets(session, keys, since, pending)
+    buckets = _buckets(session, keys, since, memory)
     wanted = {article_id for members in buckets.values() for article_id in members}
     return StoryLookup(buckets, _stored_candidates(session, wanted))
 
 
-def _buckets(session: Session, keys: set[int], since: datetime, pending: WaitingKeys | None) -> dict[int, list[int]]:
+def _buckets(session: Session, keys: set[int], since: datetime, memory: KeysInMemory | None) -> dict[int, list[int]]:
     """Recent articles per index key, a few per story, hot (boilerplate) keys left out.
 
     A key is boilerplate when many *different stories* share it (an outlet's
@@ -87,9 +86,7 @@ def _buckets(session: Session, keys: set[int], since: datetime, pending: Waiting
         return {}
     # Two steps, so the lookup is index probes on the key alone: joined in
     # one query with a time range, the planner may walk recent articles.
-    found = _probe(session, sorted(keys))
-    if pending is not None:
-        found.extend(pending.pairs(keys))
+    found = memory.pairs(keys) if memory is not None else _probe(session, sorted(keys))
     recent: dict[int, int | None] = {}
     for chunk in chunks(sorted({article_id for _, article_id in found}), 500):
         recent.update(
@@ -119,20 +116,13 @@ def _buckets(session: Session, keys: set[int], since: datetime, pending: Waiting
 
 
 def _probe(session: Session, keys: list[int]) -> list[tuple[int, int]]:
-    """(key, article id) rows for `keys`: one statement with the keys as one
-    parameter (a JSON array in SQLite, an array literal in PostgreSQL), since
-    a new feed brings ~20 keys per entry and an IN list of that many bound
-    parameters costs more to build than to run."""
+    """(key, article id) rows of the `story_keys` table for `keys`: on
+    PostgreSQL one statement with the keys as one parameter, since a new feed
+    brings ~20 keys per entry and an IN list of that many bound parameters
+    costs more to build than to run. (SQLite's index is in memory.)"""
     connection = session.connection()
     table = StoryKeyRow.__tablename__
-    if connection.dialect.name == "sqlite":
-        # A join from the (sorted, distinct) keys probes the index once per
-        # key; `key IN (SELECT …)` first builds a temporary index of them
-        # (0.75 against 0.63 ms for a feed's 900 keys). CROSS JOIN: SQLite
-        # keeps the keys as the outer loop whatever its statistics say.
-        statement = f"SELECT s.key, s.article_id FROM json_each(?) AS j CROSS JOIN {table} AS s ON s.key = j.value"
-        parameter: object = json.dumps(keys)
-    elif connection.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql":
         # The array as its text, which the server parses: psycopg's array
         # dumper walks the list in Python, 1.5 ms a feed on the storing thread.
         statement = f"SELECT key, article_id FROM {table} WHERE key = ANY(%s::bigint[])"
@@ -215,11 +205,12 @@ def create_stories(session: Session, titles: Sequence[str], now: datetime) -> li
 
 
 def add_keys(session: Session, values: Sequence[tuple[int, int]]) -> None:
-    """(key, article id) rows into the index, every new article bringing a
-    score of them (sorted by the caller, the B-tree fills page by page):
-    SQLite a plain DBAPI executemany of integer pairs, PostgreSQL a COPY
-    (an executemany is one INSERT per row, and two arrays of a feed's 900
-    keys cost psycopg more to dump than the server to store)."""
+    """(key, article id) rows into the `story_keys` table, every new article
+    bringing a score of them (sorted by the caller, the B-tree fills page by
+    page): PostgreSQL a COPY (an executemany is one INSERT per row, and two
+    arrays of a feed's 900 keys cost psycopg more to dump than the server to
+    store), any other backend a DBAPI executemany. SQLite's index is in
+    memory (`store.memkeys`)."""
     if not values:
         return
     connection = session.connection()

@@ -232,8 +232,7 @@ def test_story_keys_lose_their_foreign_key_keeping_their_rows_and_downgrade_puts
                 )
             )
             conn.exec_driver_sql("INSERT INTO story_keys (key, article_id) VALUES (11, 1), (12, 1)")
-        upgrade(engine)
-        assert schema_differences(engine) == []
+        upgrade(engine, "0010_story_keys_no_fk")
         with engine.begin() as conn:
             assert sa.inspect(conn).get_foreign_keys("story_keys") == []
             conn.exec_driver_sql("INSERT INTO story_keys (key, article_id) VALUES (13, 999)")  # article gone
@@ -249,6 +248,57 @@ def test_story_keys_lose_their_foreign_key_keeping_their_rows_and_downgrade_puts
             assert [(fk["referred_table"], fk["constrained_columns"]) for fk in fks] == [("articles", ["article_id"])]
             rows = conn.exec_driver_sql("SELECT key, article_id FROM story_keys ORDER BY key").all()
         assert [tuple(r) for r in rows] == [(11, 1), (12, 1)]
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_story_keys_move_into_their_articles_and_downgrade_puts_the_rows_back(database_url: str) -> None:
+    """0012: SQLite's index rows become a blob of keys on each article (the
+    table emptied); PostgreSQL keeps its rows and the column stays empty.
+    Downgrade gives SQLite its rows back."""
+    from alembic import command
+
+    from monitor.store.memkeys import keys_of_blob
+    from monitor.store.migrate import make_config
+
+    engine = make_engine(database_url, migrate=False)
+    sqlite = backend(database_url) == "sqlite"
+
+    def rows() -> list[tuple[int, int]]:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql("SELECT key, article_id FROM story_keys ORDER BY key, article_id").all()
+        return [(int(k), int(a)) for k, a in found]
+
+    try:
+        upgrade(engine, "0011_pg_search_hits_only")
+        with engine.begin() as conn:
+            conn.execute(sa.insert(FeedRow.__table__).values(id=1, name="wire", url="http://wire/", created_at=T0))
+            for article in (1, 2, 3):
+                conn.exec_driver_sql(
+                    "INSERT INTO articles (id, feed_id, guid, title, summary, content, published_at, first_seen_at, "
+                    f"page_text, page_attempts) VALUES ({article}, 1, 'g{article}', 't', '', '', "
+                    "'2024-05-01 12:00:00', '2024-05-01 12:00:00', '', 0)"
+                )
+            conn.exec_driver_sql(
+                "INSERT INTO story_keys (key, article_id) VALUES (-4611686018427387909, 1), (11, 1), (11, 2), (12, 2)"
+            )
+        before = rows()
+        upgrade(engine)
+        assert schema_differences(engine) == []
+        with engine.connect() as conn:
+            blobs = dict(conn.exec_driver_sql("SELECT id, story_keys FROM articles ORDER BY id").all())
+        if sqlite:
+            assert rows() == []
+            assert sorted(keys_of_blob(blobs[1]).tolist()) == [-4611686018427387909, 11]
+            assert sorted(keys_of_blob(blobs[2]).tolist()) == [11, 12]
+            assert blobs[3] is None  # no keys: computed at the next start
+        else:
+            assert rows() == before and set(blobs.values()) == {None}
+        with engine.connect() as conn, conn.begin():
+            command.downgrade(make_config(conn), "0011_pg_search_hits_only")
+        assert rows() == before
+        with engine.connect() as conn:
+            assert "story_keys" not in {c["name"] for c in sa.inspect(conn).get_columns("articles")}
     finally:
         engine.dispose()
 

@@ -42,7 +42,7 @@ def rss(items: list[dict], title: str = "feed") -> bytes:
             "<item>"
             f"<title>{escape(item['title'])}</title>"
             f"<link>{escape(item['link'])}</link>"
-            f"<guid isPermaLink=\"false\">{escape(item.get('guid', item['id']))}</guid>"
+            f'<guid isPermaLink="false">{escape(item.get("guid", item["id"]))}</guid>'
             f"<pubDate>{published.strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate>"
             f"<description>{escape(item['summary'])}</description>"
             + (f"<content:encoded><![CDATA[{content}]]></content:encoded>" if content else "")
@@ -268,13 +268,9 @@ def test_a_story_that_keeps_spreading_escalates_once(feed_server, webhook_server
     assert story.escalated_outlets == 6
 
 
-def test_outlets_spread_over_more_than_the_window_do_not_escalate(
-    feed_server, webhook_server, make_settings
-) -> None:
+def test_outlets_spread_over_more_than_the_window_do_not_escalate(feed_server, webhook_server, make_settings) -> None:
     outlets = ["wire"] + [f"outlet{n}" for n in range(1, 6)]
-    settings = setup(
-        feed_server, webhook_server, make_settings, outlets, [SECURITY], dedup={"escalate_window": "1h"}
-    )
+    settings = setup(feed_server, webhook_server, make_settings, outlets, [SECURITY], dedup={"escalate_window": "1h"})
     for n in range(1, 6):
         ITEMS[f"outlet{n}-copy"] = copy_of_wire(n)
     clock = Clock()
@@ -302,11 +298,9 @@ def test_story_keys_past_the_window_are_pruned_and_a_late_copy_starts_a_new_stor
     serve(feed_server, "wire", ["s1-wire"])
     service.poll(all_feeds=True)
     clock.now += timedelta(days=2)
+    assert index_size(service) > 0
     service.housekeeping()
-    with service.repo.engine.connect() as conn:
-        from monitor.store.schema import StoryKeyRow
-
-        assert conn.scalar(select(func.count()).select_from(StoryKeyRow)) == 0
+    assert index_size(service) == 0
     serve(feed_server, "outlet1", ["outlet1-copy"])
     service.poll(all_feeds=True)
     service.dispatch()
@@ -314,9 +308,40 @@ def test_story_keys_past_the_window_are_pruned_and_a_late_copy_starts_a_new_stor
     assert {h.outlets for h in service.repo.list_hits()} == {1}
 
 
-def test_keys_of_a_cycle_cut_short_are_rebuilt_at_start(feed_server, webhook_server, make_settings) -> None:
-    """Story keys reach the index at the end of a poll cycle; if the process
-    dies before that, the next start indexes those articles."""
+def index_size(service: Service) -> int:
+    """Keys in the story index: SQLite's in memory, PostgreSQL's table."""
+    from monitor.store.schema import StoryKeyRow
+
+    memory = service.repo.story_memory
+    if memory is not None:
+        return memory.count
+    with service.repo.engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(StoryKeyRow)) or 0)
+
+
+def test_a_restart_finds_the_stories_stored_before_it(feed_server, webhook_server, make_settings) -> None:
+    """The index outlives the process: SQLite's is rebuilt in memory from
+    the keys stored with each article, PostgreSQL's is a table."""
+    settings = setup(feed_server, webhook_server, make_settings, ["wire", "capital-post"], [SECURITY])
+    clock = Clock()
+    serve(feed_server, "wire", ["s1-wire"])
+    first = Service(settings, clock=clock, echo=lambda _: None)
+    first.poll(all_feeds=True)
+    keys = index_size(first)
+    first.close()
+    assert keys > 0
+    restarted = Service(settings, clock=clock, echo=lambda _: None)
+    assert index_size(restarted) == keys
+    serve(feed_server, "capital-post", ["s1-capital-post"])
+    restarted.poll(all_feeds=True)
+    restarted.dispatch()
+    assert len(alerts(webhook_server)) == 1 and restarted.repo.list_hits()[0].outlets == 2
+
+
+def test_articles_stored_without_keys_are_indexed_at_start(feed_server, webhook_server, make_settings) -> None:
+    """Recent articles whose keys are missing (PostgreSQL: rows lost; SQLite:
+    stored before keys were kept with articles, migration 0012) get them at
+    the next start, and copies find them."""
     from monitor.store.schema import StoryKeyRow
 
     settings = setup(feed_server, webhook_server, make_settings, ["wire", "capital-post"], [SECURITY])
@@ -324,13 +349,21 @@ def test_keys_of_a_cycle_cut_short_are_rebuilt_at_start(feed_server, webhook_ser
     serve(feed_server, "wire", ["s1-wire"])
     first = Service(settings, clock=clock, echo=lambda _: None)
     first.poll(all_feeds=True)
-    with first.repo.engine.begin() as conn:  # as if the flush never happened
-        keys = conn.scalar(select(func.count()).select_from(StoryKeyRow))
-        conn.execute(StoryKeyRow.__table__.delete())
+    keys = index_size(first)
+    sqlite = first.repo.story_memory is not None
+    with first.repo.engine.begin() as conn:
+        if sqlite:
+            stored = conn.execute(select(ArticleRow.id, ArticleRow.story_keys)).all()
+            conn.execute(ArticleRow.__table__.update().values(story_keys=None))
+        else:
+            conn.execute(StoryKeyRow.__table__.delete())
+    first.close()
     assert keys > 0
     restarted = Service(settings, clock=clock, echo=lambda _: None)
-    with restarted.repo.engine.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(StoryKeyRow)) == keys
+    assert index_size(restarted) == keys
+    if sqlite:  # the same keys computed again and stored
+        with restarted.repo.engine.connect() as conn:
+            assert conn.execute(select(ArticleRow.id, ArticleRow.story_keys)).all() == stored
     serve(feed_server, "capital-post", ["s1-capital-post"])
     restarted.poll(all_feeds=True)
     restarted.dispatch()
