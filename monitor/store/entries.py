@@ -422,11 +422,7 @@ class EntryStore:
     def flush_story_keys(self) -> int:
         """The end of a poll cycle: SQLite's new index keys merged into its
         sorted arrays (how many); nothing on PostgreSQL (written already)."""
-        if self._memory is None:
-            return 0
-        before = self._memory.count
-        self._memory.settle()
-        return before
+        return self._memory.settle() if self._memory is not None else 0
 
     def index_missing_story_keys(self, since: datetime, batch: int = 500) -> int:
         """Index recent articles whose keys are missing; run at start. Returns how many.
@@ -445,11 +441,23 @@ class EntryStore:
             self._memory.clear()
             if first is None:
                 return 0
-            done = self._store_missing_blobs(since, int(first) - 1, batch)
+            done = self._index_unkeyed(since, int(first) - 1, batch)
             self._load_story_keys(since, int(first) - 1, batch * 20)
             return done
+        return self._index_unkeyed(since, 0, batch)
+
+    def _index_unkeyed(self, since: datetime, last_id: int, batch: int) -> int:
+        """Keys computed and stored for the window's articles (ids above
+        `last_id`) that have none: SQLite's as each article's blob,
+        PostgreSQL's as `story_keys` rows. Returns how many articles."""
+        sqlite = self._memory is not None
+        missing = (
+            ArticleRow.story_keys.is_(None)
+            if sqlite
+            else ~select(StoryKeyRow.id).where(StoryKeyRow.article_id == ArticleRow.id).exists()
+        )
+        table = cast(Table, ArticleRow.__table__)
         done = 0
-        last_id = 0
         while True:
             with self._session.begin() as session:
                 rows = session.execute(
@@ -460,61 +468,27 @@ class EntryStore:
                         ArticleRow.id > last_id,
                         ArticleRow.first_seen_at >= since,
                         ArticleRow.story_id.is_not(None),
-                        ~select(StoryKeyRow.id).where(StoryKeyRow.article_id == ArticleRow.id).exists(),
+                        missing,
                     )
                     .order_by(ArticleRow.id)
                     .limit(batch)
                     # PostgreSQL: held until the keys are in, so another
                     # daemon's retention cannot delete an article between
                     # this read and its keys' insert (what the foreign key
-                    # did before migration 0010).
+                    # did before migration 0010). SQLite's writers are serial.
                     .with_for_update(read=True, key_share=True)
                 ).all()
-                if rows:
-                    add_keys(
-                        session,
-                        sorted(
-                            (key, article_id)
-                            for article_id, title, summary, content, page_text in rows
-                            for key in story_keys(title, page_text or body_text(summary, content))
-                        ),
-                    )
-            if not rows:
-                return done
-            done += len(rows)
-            last_id = rows[-1][0]
-
-    def _store_missing_blobs(self, since: datetime, last_id: int, batch: int) -> int:
-        """SQLite: keys computed and stored for the window's articles (ids
-        above `last_id`) that have none."""
-        done = 0
-        table = cast(Table, ArticleRow.__table__)
-        while True:
-            with self._session.begin() as session:
-                rows = session.execute(
-                    select(
-                        ArticleRow.id, ArticleRow.title, ArticleRow.summary, ArticleRow.content, ArticleRow.page_text
-                    )
-                    .where(
-                        ArticleRow.id > last_id,
-                        ArticleRow.first_seen_at >= since,
-                        ArticleRow.story_id.is_not(None),
-                        ArticleRow.story_keys.is_(None),
-                    )
-                    .order_by(ArticleRow.id)
-                    .limit(batch)
-                ).all()
-                if rows:
+                keyed = [
+                    (article_id, story_keys(title, page_text or body_text(summary, content)))
+                    for article_id, title, summary, content, page_text in rows
+                ]
+                if keyed and sqlite:
                     session.execute(
                         table.update().where(table.c.id == bindparam("article_id")),
-                        [
-                            {
-                                "article_id": article_id,
-                                "story_keys": keys_blob(story_keys(title, page_text or body_text(summary, content))),
-                            }
-                            for article_id, title, summary, content, page_text in rows
-                        ],
+                        [{"article_id": article_id, "story_keys": keys_blob(keys)} for article_id, keys in keyed],
                     )
+                elif keyed:
+                    add_keys(session, sorted((key, article_id) for article_id, keys in keyed for key in keys))
             if not rows:
                 return done
             done += len(rows)

@@ -90,13 +90,15 @@ class MemoryKeys:
         wanted = keys if isinstance(keys, (set, frozenset, list, tuple)) else list(keys)
         return self._settled.pairs(wanted) + self._new.pairs(wanted)
 
-    def settle(self) -> None:
-        """Merge the new keys into the sorted arrays."""
-        if not self._keys:
-            return
+    def settle(self) -> int:
+        """Merge the new keys into the sorted arrays; how many."""
+        merged = len(self._keys)
+        if not merged:
+            return 0
         self._settled = self._settled.merged(SortedKeys.of(self._keys, self._ids))
         self._new.clear()
         self._keys, self._ids = [], []
+        return merged
 
     def drop_below(self, lowest: int) -> int:
         """Forget the keys of articles whose id is below `lowest` (older than

@@ -319,23 +319,33 @@ def index_size(service: Service) -> int:
         return int(conn.scalar(select(func.count()).select_from(StoryKeyRow)) or 0)
 
 
-def test_a_restart_finds_the_stories_stored_before_it(feed_server, webhook_server, make_settings) -> None:
-    """The index outlives the process: SQLite's is rebuilt in memory from
-    the keys stored with each article, PostgreSQL's is a table."""
+def wire_story_stored(feed_server, webhook_server, make_settings) -> tuple[Service, Clock]:
+    """A service that has stored the wire's story (a copy of it, s1-capital-post, is left to come)."""
     settings = setup(feed_server, webhook_server, make_settings, ["wire", "capital-post"], [SECURITY])
     clock = Clock()
     serve(feed_server, "wire", ["s1-wire"])
-    first = Service(settings, clock=clock, echo=lambda _: None)
-    first.poll(all_feeds=True)
+    service = Service(settings, clock=clock, echo=lambda _: None)
+    service.poll(all_feeds=True)
+    return service, clock
+
+
+def copy_joins_the_wire_story(service: Service, feed_server, webhook_server) -> None:
+    serve(feed_server, "capital-post", ["s1-capital-post"])
+    service.poll(all_feeds=True)
+    service.dispatch()
+    assert len(alerts(webhook_server)) == 1 and service.repo.list_hits()[0].outlets == 2
+
+
+def test_a_restart_finds_the_stories_stored_before_it(feed_server, webhook_server, make_settings) -> None:
+    """The index outlives the process: SQLite's is rebuilt in memory from
+    the keys stored with each article, PostgreSQL's is a table."""
+    first, clock = wire_story_stored(feed_server, webhook_server, make_settings)
     keys = index_size(first)
     first.close()
     assert keys > 0
-    restarted = Service(settings, clock=clock, echo=lambda _: None)
+    restarted = Service(first.settings, clock=clock, echo=lambda _: None)
     assert index_size(restarted) == keys
-    serve(feed_server, "capital-post", ["s1-capital-post"])
-    restarted.poll(all_feeds=True)
-    restarted.dispatch()
-    assert len(alerts(webhook_server)) == 1 and restarted.repo.list_hits()[0].outlets == 2
+    copy_joins_the_wire_story(restarted, feed_server, webhook_server)
 
 
 def test_articles_stored_without_keys_are_indexed_at_start(feed_server, webhook_server, make_settings) -> None:
@@ -344,11 +354,7 @@ def test_articles_stored_without_keys_are_indexed_at_start(feed_server, webhook_
     the next start, and copies find them."""
     from monitor.store.schema import StoryKeyRow
 
-    settings = setup(feed_server, webhook_server, make_settings, ["wire", "capital-post"], [SECURITY])
-    clock = Clock()
-    serve(feed_server, "wire", ["s1-wire"])
-    first = Service(settings, clock=clock, echo=lambda _: None)
-    first.poll(all_feeds=True)
+    first, clock = wire_story_stored(feed_server, webhook_server, make_settings)
     keys = index_size(first)
     sqlite = first.repo.story_memory is not None
     with first.repo.engine.begin() as conn:
@@ -359,15 +365,12 @@ def test_articles_stored_without_keys_are_indexed_at_start(feed_server, webhook_
             conn.execute(StoryKeyRow.__table__.delete())
     first.close()
     assert keys > 0
-    restarted = Service(settings, clock=clock, echo=lambda _: None)
+    restarted = Service(first.settings, clock=clock, echo=lambda _: None)
     assert index_size(restarted) == keys
     if sqlite:  # the same keys computed again and stored
         with restarted.repo.engine.connect() as conn:
             assert conn.execute(select(ArticleRow.id, ArticleRow.story_keys)).all() == stored
-    serve(feed_server, "capital-post", ["s1-capital-post"])
-    restarted.poll(all_feeds=True)
-    restarted.dispatch()
-    assert len(alerts(webhook_server)) == 1 and restarted.repo.list_hits()[0].outlets == 2
+    copy_joins_the_wire_story(restarted, feed_server, webhook_server)
 
 
 def test_console_watchlists_print_a_story_once(feed_server, webhook_server, make_settings) -> None:
