@@ -312,7 +312,6 @@ def _measure(url: str, stored: int, rng: random.Random, vocab: list[str], now: d
             copies.append(dedup[-1])
         joined += plan.stories[0] >= 0
         save_on.append(save(art, on))
-        repo.flush_story_keys()  # the end of a poll cycle: its keys reach the index
         plain = ArticleData(f"plain{n}", art.title, f"https://plain.example/{n}", art.summary, art.content, None)
         save_off.append(save(plain, off))
     engine.dispose()

@@ -90,8 +90,6 @@ class PollStore(FeedTransactions, Protocol):
 
     def record_recovery(self, feed_id: int, notice: Notice | None, now: datetime) -> None: ...
 
-    def flush_story_keys(self) -> int: ...
-
     def release_pages(self, node: str) -> int: ...
 
 
@@ -232,7 +230,6 @@ class Poller:
             if not self.stop.is_set():
                 self._late_pages(summary)
         finally:
-            self._flush_story_keys()
             # Feeds claimed but not recorded (stopping mid-batch, or their
             # result could not be written) are handed back for the next tick.
             try:
@@ -305,12 +302,6 @@ class Poller:
             except Exception as exc:
                 log.exception("feed=%r unexpected error while storing", poll.request.name)
                 self._failed(poll, f"internal error: {type(exc).__name__}: {exc}", summary)
-
-    def _flush_story_keys(self) -> None:
-        try:
-            self.repo.flush_story_keys()
-        except Exception:
-            log.exception("could not write this cycle's story keys; they are rebuilt at the next start")
 
     def _flush_unchanged(self) -> None:
         if self._unchanged:

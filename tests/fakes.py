@@ -152,9 +152,6 @@ class FakeFeedStore:
         record = self.feeds[feed_id]
         record.request = replace(record.request, admin_alerted=False)
 
-    def flush_story_keys(self) -> int:
-        return 0
-
     @contextmanager
     def feed_transaction(self, feed_id: int, *, stories: bool) -> Iterator[object]:
         raise AssertionError("FakeFeedStore stores no entries; use the real store for this test")

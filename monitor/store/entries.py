@@ -419,11 +419,6 @@ class EntryStore:
         with self._session.begin() as session:
             yield HitTransaction(session)
 
-    def flush_story_keys(self) -> int:
-        """The end of a poll cycle: SQLite's new index keys merged into its
-        sorted arrays (how many); nothing on PostgreSQL (written already)."""
-        return self._memory.settle() if self._memory is not None else 0
-
     def index_missing_story_keys(self, since: datetime, batch: int = 500) -> int:
         """Index recent articles whose keys are missing; run at start. Returns how many.
 
