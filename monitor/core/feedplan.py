@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.core.identity import canonical_url, content_fingerprint
+from monitor.core.keybatch import story_keys_many
 from monitor.core.matcher import ArticleText, Matcher, MatchResult, PackedSpec
 from monitor.core.polling import Decision
 from monitor.core.signature import story_keys
@@ -153,12 +154,28 @@ def prepare_all(
     if how.seen is None:
         return tuple(prepare(a, how, None, full=False) for a in articles)
     seen = frozenset(array("I", how.seen))
-    return tuple(prepare(a, how, matcher, full=seen_digest(a.guid) not in seen) for a in articles)
+    listed = list(articles)
+    full = [seen_digest(a.guid) not in seen for a in listed]
+    # The story keys of the feed's new entries are computed together (`story_keys_many`).
+    keys = iter(
+        story_keys_many([(a.title, a.text) for a, new in zip(listed, full, strict=True) if new]) if how.keys else ()
+    )
+    return tuple(
+        prepare(a, how, matcher, full=new, keys=next(keys) if new and how.keys else None)
+        for a, new in zip(listed, full, strict=True)
+    )
 
 
-def prepare(article: ArticleData, how: Prepare, matcher: Matcher | None = None, *, full: bool = True) -> ArticleData:
+def prepare(
+    article: ArticleData,
+    how: Prepare,
+    matcher: Matcher | None = None,
+    *,
+    full: bool = True,
+    keys: tuple[int, ...] | None = None,
+) -> ArticleData:
     """`article` with its fingerprint, and when `full` its canonical URL,
-    story keys and matches (see `identify`).
+    story keys (`keys` when the caller has them) and matches (see `identify`).
 
     `matcher`: compiled from `how.match.matcher`. An article on which a
     regular expression ran out of time is left unmatched (None), so the
@@ -176,7 +193,9 @@ def prepare(article: ArticleData, how: Prepare, matcher: Matcher | None = None, 
         article,
         fingerprint=fingerprint,
         canonical=_canonical(article.link, how.strip_params),
-        story_keys=story_keys(article.title, article.text) if how.keys else article.story_keys,
+        story_keys=(keys if keys is not None else story_keys(article.title, article.text))
+        if how.keys
+        else article.story_keys,
         matches=matches,
     )
 

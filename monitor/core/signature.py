@@ -1,8 +1,9 @@
 """Story signatures: what the story index knows of one article.
 
 Pure functions over plain values. An article's normalised title and text
-(folded, repeated paragraphs once) become a set of hashed word 3-gram
-shingles. Two kinds of index key find candidates without a scan:
+(repeated paragraphs once, words as `core.storywords` folds them) become
+a set of hashed word 3-gram shingles. Two kinds of index key find
+candidates without a scan:
 
 - MinHash band keys (a vectorised affine MinHash, LSH banding): copies
   that share most of their text, whatever the headline and boilerplate;
@@ -10,11 +11,13 @@ shingles. Two kinds of index key find candidates without a scan:
   down to its summary shares its opening sentences with the full text,
   though its Jaccard similarity to it is tiny.
 
-The keys are stored in the database (story_keys rows), so what they are
-must not change: tests/unit/test_story_signature_speedups.py holds a
-digest of them. Shingle sets of recently compared texts are remembered
-(`_ShingleMemo`, bounded by bytes). Grouping articles into stories by
-these keys and shingles is `core.stories`'s.
+The keys are stored in the database (with each article on SQLite,
+story_keys rows on PostgreSQL), so what they are must not change:
+tests/unit/test_story_signature_speedups.py holds a digest of them.
+Shingle sets of recently compared texts are remembered (`_ShingleMemo`,
+bounded by bytes). A feed's keys all at once are
+`core.keybatch`'s (the same keys, faster); grouping articles into stories
+by these keys and shingles is `core.stories`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import unicodedata
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -30,9 +32,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import regex
 
 from monitor.core.identity import unique_paragraphs
+from monitor.core.storywords import word_bytes
 
 __all__ = [
     "BANDS",
@@ -69,20 +71,6 @@ class StorySignature:
     shingles: frozenset[int]
 
 
-# Words for comparing stories: case-folded, compatibility-decomposed, every
-# combining mark dropped, split on anything not a letter or digit. Coarser
-# than the matcher's words (core.text), on purpose: one C-level pass over the
-# whole text instead of a fold per word, and copies of one story are
-# normalised alike whatever their script.
-_MARKS = regex.compile(r"\p{M}+")
-_TOKEN = re.compile(r"[^\W_]+")
-# The same words in ASCII text (where case-folding is lower() and NFKD does
-# nothing): a plain character class, which `re` scans faster.
-_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
-# What `_TOKEN` matches in a folded text that came out ASCII (most Latin
-# scripts once their accents are gone): exactly \w minus _ there, uppercase
-# included (NFKD makes "H" of "ℌ", which case-folding left alone).
-_FOLDED_ASCII_TOKEN = re.compile(r"[A-Za-z0-9]+")
 # MinHash permutations by multiply-shift hashing: h(x) = (a·x + b) mod 2**64,
 # its top 32 bits kept (a odd) — a universal family, and no division.
 _MASK = np.uint64(0xFFFFFFFF)
@@ -90,72 +78,6 @@ _SHIFT = np.uint64(32)
 # Word hashes are combined into 3-gram hashes by h1·M1 + h2·M2 + h3 (mod 2**64).
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xC2B2AE3D27D4EB4F)
-
-
-def story_words(text: str) -> list[str]:
-    """The words of `text` as story comparison sees them."""
-    if text.isascii():
-        return _ASCII_TOKEN.findall(text.lower())
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    if folded.isascii():
-        return _FOLDED_ASCII_TOKEN.findall(folded)
-    folded = _MARKS.sub("", folded)
-    return (_FOLDED_ASCII_TOKEN if folded.isascii() else _TOKEN).findall(folded)
-
-
-# The ASCII words again, on the text's bytes: every byte that is not a
-# letter or digit becomes a space and capitals become small letters in one
-# `translate`, then `split` — four times faster than the pattern, and the
-# words come out as the bytes `zlib.crc32` takes.
-_ASCII_WORD_BYTES = bytes(c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))
-
-
-# Folded text on its UTF-8 bytes: ASCII letters (capitals too: NFKD makes
-# "H" of "ℌ") and digits stay, other ASCII bytes become spaces, and bytes of
-# the non-ASCII letters left in (≥ 0x80) stay inside their word.
-_FOLDED_WORD_BYTES = bytes(
-    c if c >= 128 or 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 else 32 for c in range(256)
-)
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-# What becomes of a non-ASCII character of folded text: "" (a combining
-# mark, dropped), itself (a letter or digit: part of a word) or " " (a
-# separator), decided by the very patterns `story_words` uses.
-_CHAR_FATES: dict[str, str] = {}
-_CHAR_FATES_KEPT = 20_000
-# A text with more distinct non-ASCII characters to drop or replace than
-# this takes the pattern path (a `replace` pass per character).
-_MAX_REPLACED_CHARS = 64
-
-
-def _fate(char: str) -> str:
-    fate = _CHAR_FATES.get(char)
-    if fate is None:
-        fate = "" if _MARKS.fullmatch(char) else char if _TOKEN.fullmatch(char) else " "
-        if len(_CHAR_FATES) < _CHAR_FATES_KEPT:
-            _CHAR_FATES[char] = fate
-    return fate
-
-
-def _word_bytes(text: str) -> list[bytes]:
-    """The UTF-8 of each word of `story_words(text)`.
-
-    Split on bytes: ASCII text as it is; other text once folded, its few
-    distinct non-ASCII characters dropped (marks) or made spaces (curly
-    quotes, dashes) by a `replace` each. News in Spanish or with typographic
-    quotes took `story_words`' pattern path, three times slower.
-    """
-    if text.isascii():
-        return text.encode("ascii").translate(_ASCII_WORD_BYTES).split()
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    replaced = 0
-    for char in set(_NON_ASCII.findall(folded)):
-        fate = _fate(char)
-        if fate != char:
-            replaced += 1
-            if replaced > _MAX_REPLACED_CHARS:
-                return [word.encode() for word in story_words(text)]
-            folded = folded.replace(char, fate)
-    return folded.encode().translate(_FOLDED_WORD_BYTES).split()
 
 
 def _word_hashes(text: str) -> np.ndarray:
@@ -167,7 +89,7 @@ def _word_hashes(text: str) -> np.ndarray:
     feed's other work its ~1 MB is out of the CPU cache and each lookup is a
     few cache misses — slower than hashing the word again.
     """
-    words = _word_bytes(text)
+    words = word_bytes(text)
     return np.fromiter(map(zlib.crc32, words), dtype=np.uint64, count=len(words))
 
 
@@ -178,11 +100,28 @@ def _shingle_array(hashed: np.ndarray) -> np.ndarray:
     distinct (sorting them out cost as much as the MinHash)."""
     if not len(hashed):
         return np.empty(0, dtype=np.uint64)
+    if len(hashed) < SHINGLE_WORDS:
+        return mix_grams(short_gram([hashed.sum()]))
+    return mix_grams(combine_words(hashed[:-2], hashed[1:-1], hashed[2:]))
+
+
+def combine_words(first: np.ndarray, second: np.ndarray, third: np.ndarray) -> np.ndarray:
+    """The 3-gram hash of three words' hashes (before `mix_grams`)."""
+    with np.errstate(over="ignore"):  # wrapping mod 2**64 is the hash
+        combined: np.ndarray = first * _M1 + second * _M2 + third
+    return combined
+
+
+def short_gram(sums: list[int]) -> np.ndarray:
+    """The one 3-gram hash of a text of one or two words, given the sum of
+    their hashes (before `mix_grams`)."""
     with np.errstate(over="ignore"):
-        if len(hashed) < SHINGLE_WORDS:
-            combined = np.array([hashed.sum() * _M1], dtype=np.uint64)
-        else:
-            combined = hashed[:-2] * _M1 + hashed[1:-1] * _M2 + hashed[2:]
+        combined: np.ndarray = np.array(sums, dtype=np.uint64) * _M1
+    return combined
+
+
+def mix_grams(combined: np.ndarray) -> np.ndarray:
+    """3-gram hashes folded to 32 bits: the shingles."""
     mixed: np.ndarray = (combined ^ (combined >> _SHIFT)) & _MASK
     return mixed
 
@@ -276,7 +215,7 @@ def shingles(title: str, text: str) -> frozenset[int]:
 
 
 @lru_cache(maxsize=1)
-def _permutations() -> tuple[np.ndarray, np.ndarray]:
+def permutations() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.Generator(np.random.PCG64(_SEED))
     a = rng.integers(0, 1 << 64, size=NUM_PERM, dtype=np.uint64, endpoint=False) | np.uint64(1)
     b = rng.integers(0, 1 << 64, size=NUM_PERM, dtype=np.uint64, endpoint=False)
@@ -290,28 +229,51 @@ def minhash(hashed: np.ndarray) -> np.ndarray:
     shifting the minima gives what shifting every product would, for one
     pass over the matrix less.
     """
-    a, b = _permutations()
-    with np.errstate(over="ignore"):  # wrapping mod 2**64 is the hash
-        products = a * hashed[np.newaxis, :]
-        products += b
-    values: np.ndarray = products.min(axis=1) >> _SHIFT
+    values: np.ndarray = _products(hashed).min(axis=1) >> _SHIFT
     return values
+
+
+def minhash_rows(hashed: np.ndarray, firsts: np.ndarray) -> np.ndarray:
+    """`minhash` of consecutive runs of `hashed` (each starting at an index
+    of `firsts`, ascending), one row of NUM_PERM values per run."""
+    values: np.ndarray = np.ascontiguousarray((np.minimum.reduceat(_products(hashed), firsts, axis=1) >> _SHIFT).T)
+    return values
+
+
+def _products(hashed: np.ndarray) -> np.ndarray:
+    a, b = permutations()
+    with np.errstate(over="ignore"):  # wrapping mod 2**64 is the hash
+        products: np.ndarray = a * hashed[np.newaxis, :]
+        products += b
+    return products
 
 
 def _band_keys(hashed: np.ndarray) -> list[int]:
     if not len(hashed):
         return []
-    raw = minhash(hashed).tobytes()  # a band's ROWS values are ROWS * 8 consecutive bytes
-    width = ROWS * 8
-    return [_key(b"B%d:" % band + raw[band * width : (band + 1) * width]) for band in range(BANDS)]
+    return band_keys_of(minhash(hashed).tobytes())
 
 
-def _lead_keys(text: str, unique: str | None = None) -> list[int]:
+_BAND_PREFIXES = tuple(b"B%d:" % band for band in range(BANDS))
+_BAND_WIDTH = ROWS * 8  # a band's ROWS values are ROWS * 8 consecutive bytes
+
+
+def band_keys_of(raw: bytes, at: int = 0) -> list[int]:
+    """The band keys of the MinHash signature whose NUM_PERM uint64 values
+    are raw[at : at + NUM_PERM * 8] (one `_key` each, inlined)."""
+    blake = hashlib.blake2b
+    return [
+        int.from_bytes(blake(prefix + raw[start : start + _BAND_WIDTH], digest_size=8).digest(), "big", signed=True)
+        for prefix, start in zip(_BAND_PREFIXES, range(at, at + BANDS * _BAND_WIDTH, _BAND_WIDTH), strict=True)
+    ]
+
+
+def lead_keys(text: str, unique: str | None = None) -> list[int]:
     """`unique`: unique_paragraphs(text) when the caller has it (used when
     the whole text is the lead)."""
     keys: list[int] = []
     for sentence in _lead_sentences(text, unique):
-        words = _word_bytes(sentence)
+        words = word_bytes(sentence)
         if len(words) < SENTENCE_MIN_WORDS:
             continue
         keys.append(_key(b"S:" + b" ".join(words)))
@@ -346,11 +308,11 @@ def _key(data: bytes) -> int:
 def _signature(title: str, text: str) -> tuple[tuple[int, ...], np.ndarray]:
     body = unique_paragraphs(text)
     hashed = _shingle_array(_word_hashes(f"{title}\n{body}"))
-    return tuple(dict.fromkeys([*_band_keys(hashed), *_lead_keys(text, body)])), hashed
+    return tuple(dict.fromkeys([*_band_keys(hashed), *lead_keys(text, body)])), hashed
 
 
 def story_keys(title: str, text: str) -> tuple[int, ...]:
-    """The index keys of one article (what a parser worker computes ahead)."""
+    """The index keys of one article."""
     return _signature(title, text)[0]
 
 

@@ -36,8 +36,8 @@ from monitor.core.feedplan import (
     alerted_stories,
     guid_key,
 )
+from monitor.core.keybatch import story_keys_many
 from monitor.core.matcher import MatchResult
-from monitor.core.signature import story_keys
 from monitor.core.stories import StoryLookup, StoryPolicy
 from monitor.models import ArticleData, HitRecord, NewHit, body_text
 from monitor.store.analyze import FirstAnalyze
@@ -473,10 +473,10 @@ class EntryStore:
                     # did before migration 0010). SQLite's writers are serial.
                     .with_for_update(read=True, key_share=True)
                 ).all()
-                keyed = [
-                    (article_id, story_keys(title, page_text or body_text(summary, content)))
-                    for article_id, title, summary, content, page_text in rows
+                texts = [
+                    (title, page_text or body_text(summary, content)) for _, title, summary, content, page_text in rows
                 ]
+                keyed = list(zip([row[0] for row in rows], story_keys_many(texts), strict=True))
                 if keyed and sqlite:
                     session.execute(
                         table.update().where(table.c.id == bindparam("article_id")),

@@ -23,9 +23,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.core import signature
+from monitor.core import signature, storywords
 from monitor.core.identity import unique_paragraphs
-from monitor.core.signature import forget_shingles, shingles, story_keys, story_signature, story_words
+from monitor.core.signature import forget_shingles, shingles, story_keys, story_signature
+from monitor.core.storywords import story_words
 from monitor.models import body_text
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "stories" / "corpus.json"
@@ -79,7 +80,7 @@ _PLAIN_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’»)]*\s+|\n+")
 def _plain_words(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKD", text.casefold())
     if not folded.isascii():
-        folded = signature._MARKS.sub("", folded)
+        folded = storywords._MARKS.sub("", folded)
     return re.findall(r"[^\W_]+", folded)
 
 
@@ -131,14 +132,14 @@ _MIXED = [*"aeñóÅøßрĀ日本ℌᴬﬁ①Ⅻ’“”–—…·\u0301\u032
 def test_word_bytes_are_the_utf8_of_story_words(text: str) -> None:
     """The byte path drops marks, keeps non-ASCII letters inside their word
     and splits on everything else, as the pattern path does."""
-    assert signature._word_bytes(text) == [word.encode() for word in story_words(text)]
+    assert storywords.word_bytes(text) == [word.encode() for word in story_words(text)]
 
 
 def test_a_text_of_many_distinct_separators_takes_the_pattern_path() -> None:
-    separators = "".join(chr(0x2190 + i) for i in range(signature._MAX_REPLACED_CHARS + 10))  # arrows
+    separators = "".join(chr(0x2190 + i) for i in range(storywords._MAX_REPLACED_CHARS + 10))  # arrows
     text = "año".join(separators) + "“x”"
-    assert signature._word_bytes(text) == [word.encode() for word in story_words(text)]
-    assert signature._word_bytes(text)[:2] == [b"ano", b"ano"]
+    assert storywords.word_bytes(text) == [word.encode() for word in story_words(text)]
+    assert storywords.word_bytes(text)[:2] == [b"ano", b"ano"]
 
 
 _PLAIN_SENTENCE_END_AT_MARK = re.compile(r"[.!?…][\"'”’»)]*\s+|\n+")
@@ -170,7 +171,7 @@ def test_lead_sentences_are_the_split_ones(text: str, repeat: int) -> None:
 
 def test_minhash_is_the_minimum_of_each_permutation() -> None:
     hashed = np.array(random.Random(1).sample(range(1 << 32), 300), dtype=np.uint64)
-    a, b = signature._permutations()
+    a, b = signature.permutations()
     plain = [
         min(((int(x) * int(ai) + int(bi)) % (1 << 64)) >> 32 for x in hashed)
         for ai, bi in zip(a.ravel(), b.ravel(), strict=True)
