@@ -476,7 +476,7 @@ class EntryStore:
                 texts = [
                     (title, page_text or body_text(summary, content)) for _, title, summary, content, page_text in rows
                 ]
-                keyed = list(zip([row[0] for row in rows], story_keys_many(texts), strict=True))
+                keyed = list(zip([row[0] for row in rows], story_keys_many(texts), strict=True)) if rows else []
                 if keyed and sqlite:
                     session.execute(
                         table.update().where(table.c.id == bindparam("article_id")),

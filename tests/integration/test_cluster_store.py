@@ -201,9 +201,9 @@ def test_an_article_being_reindexed_cannot_be_deleted_until_its_keys_are_in(repo
     a, b = repos[0], repos[1]
     _article_without_keys(a, story_id=7, article_id=70)
     attempts: list[str] = []
-    computing = entries.story_keys
+    computing = entries.story_keys_many
 
-    def keys_while_another_daemon_deletes(title: str, text: str) -> tuple[int, ...]:
+    def keys_while_another_daemon_deletes(articles: list[tuple[str, str]]) -> list[tuple[int, ...]]:
         with b.engine.connect() as conn:
             try:
                 with conn.begin():
@@ -212,9 +212,9 @@ def test_an_article_being_reindexed_cannot_be_deleted_until_its_keys_are_in(repo
                 attempts.append("deleted")
             except sa.exc.OperationalError as exc:
                 attempts.append(type(exc.orig).__name__)
-        return computing(title, text)
+        return computing(articles)
 
-    monkeypatch.setattr(entries, "story_keys", keys_while_another_daemon_deletes)
+    monkeypatch.setattr(entries, "story_keys_many", keys_while_another_daemon_deletes)
     assert a.index_missing_story_keys(NOW - timedelta(days=1)) == 1
     assert attempts == ["LockNotAvailable"]
     with a.engine.connect() as conn:
@@ -250,9 +250,9 @@ def test_retention_running_during_the_reindex_leaves_no_orphan_keys(repos, datab
             errors.append(exc)
 
     worker = threading.Thread(target=retention)
-    computing = entries.story_keys
+    computing = entries.story_keys_many
 
-    def keys_while_retention_runs(title: str, text: str) -> tuple[int, ...]:
+    def keys_while_retention_runs(articles: list[tuple[str, str]]) -> list[tuple[int, ...]]:
         worker.start()
         # Go on only once retention is blocked on the article this re-index holds.
         with a.engine.connect() as conn:
@@ -266,9 +266,9 @@ def test_retention_running_during_the_reindex_leaves_no_orphan_keys(repos, datab
                     break
                 worker.join(0.01)
         assert waiting == 1, errors
-        return computing(title, text)
+        return computing(articles)
 
-    monkeypatch.setattr(entries, "story_keys", keys_while_retention_runs)
+    monkeypatch.setattr(entries, "story_keys_many", keys_while_retention_runs)
     assert a.index_missing_story_keys(NOW - timedelta(days=1)) == 1
     worker.join(30)
     assert not errors and deleted == [1]
