@@ -50,10 +50,11 @@ def _crc_table() -> np.ndarray:
 # loop runs once per byte position, so one very long "word" (a feed's text
 # without spaces) would make it as long as that word.
 _TABLE_WORD_MAX = 48
-# A batch holds at most this many bytes of word text (an article longer
-# than that is a batch of its own): the MinHash products of a batch are
-# NUM_PERM × 8 bytes a shingle, ≈ 88 MB at this size.
-_BATCH_BYTES = 256 << 10
+# A batch holds at most this many bytes of word text (a feed of 50 news
+# items is one batch; an article longer than that is a batch of its own,
+# as large as computing it alone). The MinHash products of a batch take
+# NUM_PERM × 8 bytes a shingle: at most ≈ 11 MB here (32,768 one-letter words).
+_BATCH_BYTES = 64 << 10
 _SPACE = 32
 
 
