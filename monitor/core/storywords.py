@@ -17,11 +17,9 @@ import regex
 
 __all__ = ["story_words", "word_bytes", "word_text"]
 
-# Case-folded, compatibility-decomposed, every
-# combining mark dropped, split on anything not a letter or digit. Coarser
-# than the matcher's words (core.text), on purpose: one C-level pass over the
-# whole text instead of a fold per word, and copies of one story are
-# normalised alike whatever their script.
+# Coarser than the matcher's words (core.text), on purpose: one C-level
+# pass over the whole text instead of a fold per word, and copies of one
+# story are normalised alike whatever their script.
 _MARKS = regex.compile(r"\p{M}+")
 _TOKEN = re.compile(r"[^\W_]+")
 # The same words in ASCII text (where case-folding is lower() and NFKD does
@@ -121,10 +119,11 @@ def word_text(text: str) -> bytes:
     """The UTF-8 of the words of `story_words(text)`, in order, between
     runs of spaces (b" "): `.split()` gives the words.
 
-    Made on bytes: ASCII text as it is; other text once folded, its few
-    distinct non-ASCII characters dropped (marks) or made spaces (curly
-    quotes, dashes) by a `replace` each. News in Spanish or with typographic
-    quotes took `story_words`' pattern path, three times slower.
+    Made on bytes: ASCII text as it is; text whose non-ASCII characters
+    all fold to ASCII (`_ascii_folded`) once they are replaced; other text
+    once folded whole, its few distinct non-ASCII characters dropped
+    (marks) or made spaces (curly quotes, dashes) by a `replace` each, and
+    with too many of them the pattern path of `story_words`.
     """
     if text.isascii():
         return text.encode("ascii").translate(_ASCII_WORD_BYTES)
