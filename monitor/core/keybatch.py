@@ -43,15 +43,15 @@ def _crc_table() -> np.ndarray:
     table = np.arange(256, dtype=np.uint32)
     for _ in range(8):
         table = np.where(table & 1, (table >> np.uint32(1)) ^ np.uint32(_CRC_POLY), table >> np.uint32(1))
-    return table.astype(np.uint32)
+    return table
 
 
 # Words longer than this are hashed by `zlib.crc32` one by one: the table
 # loop runs once per byte position, so one very long "word" (a feed's text
 # without spaces) would make it as long as that word.
 _TABLE_WORD_MAX = 48
-# A batch holds at most this many bytes of word text (a feed of 50 news
-# items is one batch; an article longer than that is a batch of its own,
+# A batch holds at most this many bytes of word text (a feed of 50 short
+# news items is one batch; an article longer than that is a batch of its own,
 # as large as computing it alone). The MinHash products of a batch take
 # NUM_PERM × 8 bytes a shingle: at most ≈ 11 MB here (32,768 one-letter words).
 _BATCH_BYTES = 64 << 10
@@ -73,7 +73,7 @@ def _crc32_words(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> n
     order = short[np.argsort(-lengths[short], kind="stable")]  # longest first
     first, size = starts[order], lengths[order]
     # At byte position k the words longer than k are a prefix of `order`.
-    active = np.searchsorted(-size, -np.arange(int(size[0]) if len(size) else 0), side="left")
+    active = np.searchsorted(-size, -np.arange(int(size[0])), side="left")
     table = _crc_table()
     crc = np.full(len(order), 0xFFFFFFFF, dtype=np.uint32)
     for k, count in enumerate(active.tolist()):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import cast
 
 import regex
 
@@ -104,14 +105,17 @@ def _ascii_folded(text: str) -> str | None:
     quotes and dashes) skips a case-fold, an NFKD and a search of the whole
     text. Each replacement is ASCII, so none is replaced again.
     """
-    chars = set(_NON_ASCII.findall(text))
+    first = _NON_ASCII.search(text)
+    if first is None or _ascii_fold(first.group()) is None:
+        return None  # Cyrillic, CJK, Arabic…: known from the first character, before any scan of the rest
+    chars = [char for char in set(text) if not char.isascii()]
     if len(chars) > _MAX_QUICK_CHARS:
         return None
-    for char in chars:
-        fold = _ascii_fold(char)
-        if fold is None:
-            return None
-        text = text.replace(char, fold)
+    folds = {char: _ascii_fold(char) for char in chars}
+    if None in folds.values():  # checked before any replacing
+        return None
+    for char, fold in folds.items():
+        text = text.replace(char, cast(str, fold))
     return text
 
 

@@ -142,6 +142,30 @@ def test_a_text_of_many_distinct_separators_takes_the_pattern_path() -> None:
     assert storywords.word_bytes(text)[:2] == [b"ano", b"ano"]
 
 
+def test_latin_text_is_folded_character_by_character_and_other_text_whole() -> None:
+    """The quick fold takes text whose non-ASCII characters all fold to
+    ASCII without capitals, up to a limit; any other text (a letter of
+    another script, a fold to a capital, too many characters) goes the whole
+    way. Either way the words are those of `story_words`."""
+    accents = [  # À, é, ß …: case-fold and NFKD make them ASCII letters and marks
+        char
+        for char in map(chr, range(0xC0, 0x250))
+        if all(part.isascii() or unicodedata.combining(part) for part in unicodedata.normalize("NFKD", char.casefold()))
+    ]
+    cases = {
+        "García “cita” en Culiacán — ß": True,
+        "İstanbul’da Ἀθῆναι": False,  # Greek keeps non-ASCII letters
+        "Привет, García": False,  # decided on the first non-ASCII character
+        "ℌilbert é": False,  # NFKD makes a capital H
+        " ".join(accents[: storywords._MAX_QUICK_CHARS]): True,
+        " ".join(accents[: storywords._MAX_QUICK_CHARS + 1]): False,
+        "García 漢字 e" + "é" * 40: False,
+    }
+    for text, quick in cases.items():
+        assert (storywords._ascii_folded(text) is not None) == quick, text
+        assert storywords.word_bytes(text) == [word.encode() for word in story_words(text)], text
+
+
 _PLAIN_SENTENCE_END_AT_MARK = re.compile(r"[.!?…][\"'”’»)]*\s+|\n+")
 
 
