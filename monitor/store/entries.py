@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.feedplan import (
@@ -43,7 +43,7 @@ from monitor.models import ArticleData, HitRecord, NewHit, body_text
 from monitor.store.analyze import FirstAnalyze
 from monitor.store.bulk import insert_rows
 from monitor.store.cursor import fetch_rows
-from monitor.store.feeds import success_values
+from monitor.store.feeds import mark_success
 from monitor.store.memkeys import MemoryKeys, keys_blob
 from monitor.store.schema import (
     ArticleRow,
@@ -168,12 +168,16 @@ class FeedTransaction(HitTransaction):
     PostgreSQL, whose keys are rows written in this transaction.
     """
 
-    def __init__(self, session: Session, feed_id: int, memory: MemoryKeys | None) -> None:
+    def __init__(self, session: Session, feed: FeedRow, memory: MemoryKeys | None) -> None:
         super().__init__(session)
-        self.feed_id = feed_id
+        self.feed = feed
         self._memory = memory
         self.new_keys: list[tuple[int, tuple[int, ...]]] = []  # (article id, keys), once applied
         self.inserted = 0  # new articles, once applied
+
+    @property
+    def feed_name(self) -> str:
+        return self.feed.name
 
     # --- reads ---------------------------------------------------------------
 
@@ -183,7 +187,7 @@ class FeedTransaction(HitTransaction):
         for chunk in chunks(list(guids), 500):
             for guid, article_id, fingerprint in self.session.execute(
                 select(ArticleSourceRow.guid, ArticleSourceRow.article_id, ArticleSourceRow.content_hash).where(
-                    ArticleSourceRow.feed_id == self.feed_id, ArticleSourceRow.guid.in_(chunk)
+                    ArticleSourceRow.feed_id == self.feed.id, ArticleSourceRow.guid.in_(chunk)
                 )
             ):
                 known[guid] = Known(article_id, fingerprint)
@@ -247,10 +251,10 @@ class FeedTransaction(HitTransaction):
         article_stories = [story_id(ref) for ref in plan.article_stories()]
         ids = self._insert_articles(plan.new, article_stories, plan.keys, now)
         self.inserted = len(ids)
-        _add_sources(session, self.feed_id, list(zip(ids, plan.new, strict=True)), now)
+        _add_sources(session, self.feed.id, list(zip(ids, plan.new, strict=True)), now)
         self.new_keys = list(zip(ids, plan.keys, strict=True)) if plan.keys else []
         if plan.copies:
-            _add_sources(session, self.feed_id, plan.copies, now)
+            _add_sources(session, self.feed.id, plan.copies, now)
             touch_stories(session, plan.copy_stories, now)
         self._apply_updates(plan.updates, now)
 
@@ -264,20 +268,16 @@ class FeedTransaction(HitTransaction):
             # only stored stories the plan adds to can spread.
             joined = {s for s in article_stories if s is not None} - set(stories.values())
             escalate(session, joined | plan.copy_stories, policy, now, instant)
-        # The feed row by one UPDATE of the columns this poll sets (an ORM
-        # load and flush of the whole row was a sixth of the storing thread).
-        feed: dict[str, Any] = success_values(now, plan.decision)
-        feed.update(etag=plan.etag, last_modified=plan.last_modified)
+        feed = self.feed
+        mark_success(feed, now, plan.decision)
+        feed.etag, feed.last_modified = plan.etag, plan.last_modified
         if plan.feed_title:
-            feed["title"] = plan.feed_title[:1024]
+            feed.title = plan.feed_title[:1024]
         if plan.feed_kind:
-            feed["kind"] = plan.feed_kind[:16]
+            feed.kind = plan.feed_kind[:16]
         if plan.new:
-            feed["last_new_article_at"] = now
-            pages = sum(1 for e in plan.new if e.article.page_state == DONE)
-            if pages:
-                feed["pages_ok"] = FeedRow.pages_ok + pages
-        session.execute(update(FeedRow).where(FeedRow.id == self.feed_id).values(feed))
+            feed.last_new_article_at = now
+            feed.pages_ok += sum(1 for e in plan.new if e.article.page_state == DONE)
         return SaveResult(len(plan.new), tuple(new_hits), len(plan.copies), len(plan.updates))
 
     def _apply_stories(self, plan: FeedPlan) -> dict[int, int]:
@@ -309,7 +309,7 @@ class FeedTransaction(HitTransaction):
             [
                 {
                     "id": article_id,
-                    "feed_id": self.feed_id,
+                    "feed_id": self.feed.id,
                     "guid": e.guid,
                     "link": e.article.link,
                     "canonical_url": e.canonical,
@@ -347,7 +347,7 @@ class FeedTransaction(HitTransaction):
             if e.article.page_text:
                 row.page_text = e.article.page_text
             self.session.query(ArticleSourceRow).filter(
-                ArticleSourceRow.feed_id == self.feed_id, ArticleSourceRow.guid == e.guid
+                ArticleSourceRow.feed_id == self.feed.id, ArticleSourceRow.guid == e.guid
             ).update({ArticleSourceRow.content_hash: e.fingerprint, ArticleSourceRow.title: e.article.title[:1024]})
 
 
@@ -401,9 +401,7 @@ class EntryStore:
         with self._session.begin() as session:
             if stories:
                 lock_stories(session)
-            # The feed must still exist (NoResultFound otherwise, as before any write).
-            session.execute(select(FeedRow.id).where(FeedRow.id == feed_id)).one()
-            tx = FeedTransaction(session, feed_id, self._memory)
+            tx = FeedTransaction(session, session.get_one(FeedRow, feed_id), self._memory)
             yield tx
             if tx.new_keys and self._memory is None:
                 add_keys(session, sorted((key, article_id) for article_id, keys in tx.new_keys for key in keys))

@@ -219,7 +219,23 @@ class FeedStore:
             return
         with self._session.begin() as session:
             session.execute(
-                update(FeedRow), [{"id": feed_id, **success_values(now, decision)} for feed_id, decision in updates]
+                update(FeedRow),
+                [
+                    {
+                        "id": feed_id,
+                        "last_polled_at": now,
+                        "last_success_at": now,
+                        "last_error": None,
+                        "consecutive_failures": decision.failures,
+                        "failing_since": decision.failing_since,
+                        "unchanged_polls": decision.unchanged_polls,
+                        "interval_seconds": decision.interval,
+                        "next_poll_at": decision.next_poll_at,
+                        "lease_owner": None,
+                        "lease_until": None,
+                    }
+                    for feed_id, decision in updates
+                ],
             )
 
     def move_feed(self, feed_id: int, url: str) -> None:
@@ -282,31 +298,18 @@ def _request(row: Any) -> FeedRequest:
 
 def _apply(row: FeedRow, decision: Decision) -> None:
     """A poll's outcome on its feed row; the poller's lease ends with it."""
-    for column, value in _decision_values(decision).items():
-        setattr(row, column, value)
-
-
-def _decision_values(decision: Decision) -> dict[str, Any]:
-    return {
-        "lease_owner": None,
-        "lease_until": None,
-        "consecutive_failures": decision.failures,
-        "failing_since": decision.failing_since,
-        "unchanged_polls": decision.unchanged_polls,
-        "interval_seconds": decision.interval,
-        "next_poll_at": decision.next_poll_at,
-    }
+    row.lease_owner = row.lease_until = None
+    row.consecutive_failures = decision.failures
+    row.failing_since = decision.failing_since
+    row.unchanged_polls = decision.unchanged_polls
+    row.interval_seconds = decision.interval
+    row.next_poll_at = decision.next_poll_at
 
 
 def mark_success(row: FeedRow, now: datetime, decision: Decision) -> None:
-    for column, value in success_values(now, decision).items():
-        setattr(row, column, value)
-
-
-def success_values(now: datetime, decision: Decision) -> dict[str, Any]:
-    """The feed row's columns after a successful poll (200 or 304); the
-    poller's lease ends with it."""
-    return {"last_polled_at": now, "last_success_at": now, "last_error": None, **_decision_values(decision)}
+    row.last_polled_at = row.last_success_at = now
+    row.last_error = None
+    _apply(row, decision)
 
 
 def queue_notice(session: Session, notice: Notice, now: datetime) -> bool:
