@@ -7,10 +7,11 @@ already alerted — and whose `apply` writes a `FeedPlan` (articles, sources,
 stories and merges, updates, hits and their outbox rows, escalations, the
 feed's next poll) before the transaction commits. The decisions are made
 between the reads and `apply`, by the caller, in pure code; the store never
-calls back into the matcher or the router. Also the story index's upkeep:
-on SQLite held in memory (`store.memkeys`), loaded at start from the keys
-stored with each article; on PostgreSQL the `story_keys` table, written in
-each feed's transaction. `Repository` mixes `EntryStore` in.
+calls back into the matcher or the router. Also a feed's new story keys:
+on SQLite stored with each article and added to the in-memory index
+(`store.memkeys`) once the feed commits; on PostgreSQL `story_keys` rows
+written in the feed's transaction. Filling the index at start and pruning
+it are `store.storyindex`'s. `Repository` mixes `EntryStore` in.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.feedplan import (
@@ -36,10 +37,9 @@ from monitor.core.feedplan import (
     alerted_stories,
     guid_key,
 )
-from monitor.core.keybatch import story_keys_many
 from monitor.core.matcher import MatchResult
 from monitor.core.stories import StoryLookup, StoryPolicy
-from monitor.models import ArticleData, HitRecord, NewHit, body_text
+from monitor.models import ArticleData, HitRecord, NewHit
 from monitor.store.analyze import FirstAnalyze
 from monitor.store.bulk import insert_rows
 from monitor.store.cursor import fetch_rows
@@ -51,7 +51,6 @@ from monitor.store.schema import (
     DeliveryRow,
     FeedRow,
     HitRow,
-    StoryKeyRow,
 )
 from monitor.store.stories import (
     add_keys,
@@ -382,11 +381,6 @@ class EntryStore:
     _memory: MemoryKeys | None
     _first_analyze: FirstAnalyze
 
-    @property
-    def story_memory(self) -> MemoryKeys | None:
-        """SQLite's in-memory story index (None on PostgreSQL)."""
-        return self._memory
-
     @contextmanager
     def feed_transaction(self, feed_id: int, *, stories: bool) -> Iterator[FeedTransaction]:
         """One feed's transaction: read, decide (the caller), apply; committed on exit.
@@ -418,97 +412,6 @@ class EntryStore:
         """A transaction for hits of stored articles (replays); committed on exit."""
         with self._session.begin() as session:
             yield HitTransaction(session)
-
-    def index_missing_story_keys(self, since: datetime, batch: int = 500) -> int:
-        """Index recent articles whose keys are missing; run at start. Returns how many.
-
-        PostgreSQL: articles of the window with no `story_keys` rows (a
-        process stopped before its feed's keys were written). SQLite: the
-        window's articles stored without keys (stored before migration 0012)
-        get them computed and stored, then every key of the window is loaded
-        into memory.
-        """
-        if self._memory is not None:
-            # Ids grow with first_seen_at on SQLite's one daemon: the window
-            # is read from its first id on, not the whole table.
-            with self._session.begin() as session:
-                first = session.scalar(select(func.min(ArticleRow.id)).where(ArticleRow.first_seen_at >= since))
-            self._memory.clear()
-            if first is None:
-                return 0
-            done = self._index_unkeyed(since, int(first) - 1, batch)
-            self._load_story_keys(since, int(first) - 1, batch * 20)
-            return done
-        return self._index_unkeyed(since, 0, batch)
-
-    def _index_unkeyed(self, since: datetime, last_id: int, batch: int) -> int:
-        """Keys computed and stored for the window's articles (ids above
-        `last_id`) that have none: SQLite's as each article's blob,
-        PostgreSQL's as `story_keys` rows. Returns how many articles."""
-        sqlite = self._memory is not None
-        missing = (
-            ArticleRow.story_keys.is_(None)
-            if sqlite
-            else ~select(StoryKeyRow.id).where(StoryKeyRow.article_id == ArticleRow.id).exists()
-        )
-        table = cast(Table, ArticleRow.__table__)
-        done = 0
-        while True:
-            with self._session.begin() as session:
-                rows = session.execute(
-                    select(
-                        ArticleRow.id, ArticleRow.title, ArticleRow.summary, ArticleRow.content, ArticleRow.page_text
-                    )
-                    .where(
-                        ArticleRow.id > last_id,
-                        ArticleRow.first_seen_at >= since,
-                        ArticleRow.story_id.is_not(None),
-                        missing,
-                    )
-                    .order_by(ArticleRow.id)
-                    .limit(batch)
-                    # PostgreSQL: held until the keys are in, so another
-                    # daemon's retention cannot delete an article between
-                    # this read and its keys' insert (what the foreign key
-                    # did before migration 0010). SQLite's writers are serial.
-                    .with_for_update(read=True, key_share=True)
-                ).all()
-                texts = [
-                    (title, page_text or body_text(summary, content)) for _, title, summary, content, page_text in rows
-                ]
-                keyed = list(zip([row[0] for row in rows], story_keys_many(texts), strict=True)) if rows else []
-                if keyed and sqlite:
-                    session.execute(
-                        table.update().where(table.c.id == bindparam("article_id")),
-                        [{"article_id": article_id, "story_keys": keys_blob(keys)} for article_id, keys in keyed],
-                    )
-                elif keyed:
-                    add_keys(session, sorted((key, article_id) for article_id, keys in keyed for key in keys))
-            if not rows:
-                return done
-            done += len(rows)
-            last_id = rows[-1][0]
-
-    def _load_story_keys(self, since: datetime, last_id: int, batch: int) -> None:
-        """SQLite: the in-memory index filled from the keys stored with the
-        window's articles (ids above `last_id`)."""
-        assert self._memory is not None
-        while True:
-            with self._session.begin() as session:
-                rows = session.execute(
-                    select(ArticleRow.id, ArticleRow.story_keys)
-                    .where(
-                        ArticleRow.id > last_id,
-                        ArticleRow.first_seen_at >= since,
-                        ArticleRow.story_keys.is_not(None),
-                    )
-                    .order_by(ArticleRow.id)
-                    .limit(batch)
-                ).all()
-            if not rows:
-                return
-            self._memory.add_blobs((article_id, blob) for article_id, blob in rows if blob is not None)
-            last_id = rows[-1][0]
 
 
 # An article's page states (`store.pages`): pending, retry, done, failed.

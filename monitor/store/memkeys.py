@@ -3,9 +3,10 @@
 On SQLite (one daemon per database, `store.lockfile`) the story index is
 not a table: each article's keys are stored with it (`articles.story_keys`,
 a blob of int64s) and the index is rebuilt from those blobs at start
-(`EntryStore.load_story_keys`), then kept here. Writing ~18 index rows an
-article into a table with two B-tree indexes, then probing it, was a fifth
-of the storing thread in a cold cycle; a lookup here is two steps in numpy.
+(`StoryIndexStore.index_missing_story_keys`), then kept here. Writing
+~18 index rows an article into a table with two B-tree indexes, then
+probing it, was a fifth of the storing thread in a cold cycle; a lookup
+here is two steps in numpy.
 
 Layout: keys added since the last settle in a `KeyIndex` (a dict, cheap to
 add to, ~110 bytes a key), at most `limit` of them; the rest in a
@@ -90,15 +91,13 @@ class MemoryKeys:
         wanted = keys if isinstance(keys, (set, frozenset, list, tuple)) else list(keys)
         return self._settled.pairs(wanted) + self._new.pairs(wanted)
 
-    def settle(self) -> int:
-        """Merge the new keys into the sorted arrays; how many."""
-        merged = len(self._keys)
-        if not merged:
-            return 0
+    def settle(self) -> None:
+        """Merge the new keys into the sorted arrays."""
+        if not self._keys:
+            return
         self._settled = self._settled.merged(SortedKeys.of(self._keys, self._ids))
         self._new.clear()
         self._keys, self._ids = [], []
-        return merged
 
     def drop_below(self, lowest: int) -> int:
         """Forget the keys of articles whose id is below `lowest` (older than

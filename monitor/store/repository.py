@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
 from monitor.models import (
@@ -29,20 +29,20 @@ from monitor.store.pages import PageStore
 from monitor.store.schema import (
     ArticleRow,
     FeedRow,
-    StoryKeyRow,
 )
+from monitor.store.storyindex import StoryIndexStore
 
 
-class Repository(EntryStore, FeedStore, NodeStore, JobStore, PageStore):
-    """Every read and write of feeds (`FeedStore`), feed entries (`EntryStore`), nodes
-    (`NodeStore`), once-per-cluster jobs (`JobStore`), late article pages
-    (`PageStore`), articles and hits."""
+class Repository(EntryStore, StoryIndexStore, FeedStore, NodeStore, JobStore, PageStore):
+    """Every read and write of feeds (`FeedStore`), feed entries (`EntryStore`), the
+    story index's upkeep (`StoryIndexStore`), nodes (`NodeStore`), once-per-cluster
+    jobs (`JobStore`), late article pages (`PageStore`), articles and hits."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
         # SQLite's story index, in memory (`store.memkeys`; loaded at start by
-        # `index_missing_story_keys`). PostgreSQL's is the story_keys table.
+        # `StoryIndexStore.index_missing_story_keys`). PostgreSQL's is the story_keys table.
         self._memory = MemoryKeys() if engine.dialect.name == "sqlite" else None
         # A fresh PostgreSQL database's tables analysed early in its first poll.
         self._first_analyze = FirstAnalyze()
@@ -115,37 +115,6 @@ class Repository(EntryStore, FeedStore, NodeStore, JobStore, PageStore):
                 .limit(limit)
             )
             return [_stored(article, feed) for article, feed in session.execute(query)]
-
-    def prune_story_keys(self, before: datetime, batch: int = 20_000) -> int:
-        """Drop story index keys older than `before`: no copy can join those stories any more.
-
-        Keeps the index the size of one de-duplication window, however much
-        is stored. PostgreSQL: short batched transactions. SQLite: this
-        process's in-memory index forgets the articles before the window's
-        first (their stored keys stay with them, never loaded again).
-        """
-        if self._memory is not None:
-            with self._session.begin() as session:
-                lowest = session.scalar(select(func.min(ArticleRow.id)).where(ArticleRow.first_seen_at >= before))
-            if lowest is None:
-                dropped = self._memory.count
-                self._memory.clear()
-                return dropped
-            return self._memory.drop_below(int(lowest))
-        dropped = 0
-        while True:
-            with self._session.begin() as session:
-                oldest = (
-                    select(StoryKeyRow.id)
-                    .join(ArticleRow, ArticleRow.id == StoryKeyRow.article_id)
-                    .where(ArticleRow.first_seen_at < before)
-                    .limit(batch)
-                )
-                result = session.execute(delete(StoryKeyRow).where(StoryKeyRow.id.in_(oldest.scalar_subquery())))
-                count = int(result.rowcount or 0)  # type: ignore[attr-defined]
-            dropped += count
-            if count < batch:
-                return dropped
 
     def vacuum(self) -> None:
         """Housekeeping for SQLite: checkpoint the WAL and refresh statistics."""

@@ -196,12 +196,12 @@ def test_an_article_being_reindexed_cannot_be_deleted_until_its_keys_are_in(repo
         pytest.skip("SQLite's writers are serial: no other writer can run in between")
     import sqlalchemy as sa
 
-    from monitor.store import entries
+    from monitor.store import storyindex
 
     a, b = repos[0], repos[1]
     _article_without_keys(a, story_id=7, article_id=70)
     attempts: list[str] = []
-    computing = entries.story_keys_many
+    computing = storyindex.story_keys_many
 
     def keys_while_another_daemon_deletes(articles: list[tuple[str, str]]) -> list[tuple[int, ...]]:
         with b.engine.connect() as conn:
@@ -214,7 +214,7 @@ def test_an_article_being_reindexed_cannot_be_deleted_until_its_keys_are_in(repo
                 attempts.append(type(exc.orig).__name__)
         return computing(articles)
 
-    monkeypatch.setattr(entries, "story_keys_many", keys_while_another_daemon_deletes)
+    monkeypatch.setattr(storyindex, "story_keys_many", keys_while_another_daemon_deletes)
     assert a.index_missing_story_keys(NOW - timedelta(days=1)) == 1
     assert attempts == ["LockNotAvailable"]
     with a.engine.connect() as conn:
@@ -233,7 +233,7 @@ def test_retention_running_during_the_reindex_leaves_no_orphan_keys(repos, datab
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite's writers are serial: no other writer can run in between")
 
-    from monitor.store import entries
+    from monitor.store import storyindex
     from monitor.store.retention import _delete_articles
 
     a, b = repos[0], repos[1]
@@ -250,7 +250,7 @@ def test_retention_running_during_the_reindex_leaves_no_orphan_keys(repos, datab
             errors.append(exc)
 
     worker = threading.Thread(target=retention)
-    computing = entries.story_keys_many
+    computing = storyindex.story_keys_many
 
     def keys_while_retention_runs(articles: list[tuple[str, str]]) -> list[tuple[int, ...]]:
         worker.start()
@@ -268,7 +268,7 @@ def test_retention_running_during_the_reindex_leaves_no_orphan_keys(repos, datab
         assert waiting == 1, errors
         return computing(articles)
 
-    monkeypatch.setattr(entries, "story_keys_many", keys_while_retention_runs)
+    monkeypatch.setattr(storyindex, "story_keys_many", keys_while_retention_runs)
     assert a.index_missing_story_keys(NOW - timedelta(days=1)) == 1
     worker.join(30)
     assert not errors and deleted == [1]

@@ -10,7 +10,7 @@ to a vectorised multiply-shift MinHash over a one-pass normalisation
 labelled fixtures is the same, but the keys differ, so an old key can never
 meet a new one. They are deleted here; the daemon's start re-indexes the
 articles of the de-duplication window that have a story
-(`EntryStore.index_missing_story_keys`), with the new keys. Downgrade
+(`StoryIndexStore.index_missing_story_keys`), with the new keys. Downgrade
 deletes them again (the old code re-indexes the same way).
 """
 
