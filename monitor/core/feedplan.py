@@ -156,12 +156,11 @@ def prepare_all(
     seen = frozenset(array("I", how.seen))
     listed = list(articles)
     full = [seen_digest(a.guid) not in seen for a in listed]
-    # The story keys of the feed's new entries are computed together (`story_keys_many`).
-    keys = iter(
-        story_keys_many([(a.title, a.text) for a, new in zip(listed, full, strict=True) if new]) if how.keys else ()
-    )
+    # The story keys of the feed's new entries, computed together (`story_keys_many`), in order.
+    texts = [(a.title, a.text) for a, new in zip(listed, full, strict=True) if new]
+    computed = iter(story_keys_many(texts) if how.keys else [])
     return tuple(
-        prepare(a, how, matcher, full=new, keys=next(keys) if new and how.keys else None)
+        prepare(a, how, matcher, full=new, keys=next(computed, None) if new else None)
         for a, new in zip(listed, full, strict=True)
     )
 
